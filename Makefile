@@ -1,0 +1,71 @@
+# Everything a person runs. `make run` and `make test` set up a fresh machine on their own.
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install contract-deps run test test-mariadb lint format bench migrate demo mcp worker beat lock clean
+
+$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh
+	./scripts/system-deps.sh
+	command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	test -x $(PY) || uv venv --quiet --python python3.11 $(VENV)
+	uv pip install --quiet --python $(PY) -r requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Prism, the independent validator of the Gitea adapter's requests (tests/contract/); only the
+# tests need it, so `make run` does not.
+contract-deps: tests/contract/node_modules/.package-lock.json
+
+tests/contract/node_modules/.package-lock.json: tests/contract/package.json tests/contract/package-lock.json
+	npm ci --prefix tests/contract --no-audit --no-fund
+
+migrate: install
+	$(MANAGE) migrate --noinput
+
+demo: migrate
+	$(MANAGE) seed_demo
+
+# Embedded default: SQLite under var/, in-memory channel layer, eager jobs, MCP at /mcp.
+run: demo
+	$(MANAGE) runserver 127.0.0.1:8000
+
+test: install contract-deps
+	$(PY) -m pytest
+
+# The same suite on MariaDB + Redis (what CI's second run does).
+test-mariadb: install contract-deps
+	DATABASE_URL=$${DATABASE_URL:-mysql://root@127.0.0.1:3306/aiworker} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) -m tests.bench
+
+mcp: install
+	$(MANAGE) mcp_server --transport http --port $${MCP_PORT:-3100}
+
+worker: install
+	$(VENV)/bin/celery -A aiworker worker -l info
+
+beat: install
+	$(VENV)/bin/celery -A aiworker beat -l info
+
+# Re-resolve the pinned versions after editing pyproject.toml.
+lock:
+	uv pip compile -q pyproject.toml --extra dev -p 3.11 -o requirements.lock
+	uv pip compile -q pyproject.toml -p 3.11 -o requirements-runtime.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class AgentsConfig(AppConfig):
+    name = "agents"
+
+    def ready(self) -> None:
+        # Register the jobs by name in every process (tasks.effects starts jobs by name, and
+        # Celery's autodiscovery only runs in a worker).
+        from agents import jobs  # noqa: F401

@@ -1,0 +1,250 @@
+"""Agents: creation with a one-time token, authentication, heartbeats, the offline watchdog."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from agents.models import Agent, AgentKind, AgentStatus
+from aiworker import errors, live
+from aiworker.actors import Actor
+from projects.models import Project
+
+TOKEN_BYTES = 32
+# agent_touch writes the heartbeat and renews leases at most this often per agent.
+TOUCH_INTERVAL = timedelta(seconds=5)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _broadcast_status(agent: Agent, *, project_ids: list[int] | None = None) -> None:
+    """agent.status to the boards that show the agent: those with a card assigned to it.
+
+    A board shows an agent only on its task cards, so an unrestricted agent's status goes to
+    the projects of its tasks, not to every project (one send per board that can use it).
+    """
+    data = {
+        "id": agent.pk,
+        "name": agent.name,
+        "status": agent.status,
+        "message": agent.status_message,
+        "current_task": agent.current_task_id,
+    }
+    if project_ids is None:
+        from tasks.models import Task
+
+        project_ids = (
+            [agent.project_id]
+            if agent.project_id
+            else list(
+                Task.objects.filter(assigned_agent_id=agent.pk)
+                .order_by()
+                .values_list("project_id", flat=True)
+                .distinct()
+            )
+        )
+    for project_id in project_ids:
+        live.broadcast_on_commit(project_id=project_id, event="agent.status", data=data)
+
+
+@transaction.atomic
+def agent_create(
+    *,
+    name: Any,
+    kind: str = AgentKind.CLAUDE_CODE,
+    project: Project | None = None,
+    can_plan: bool = False,
+    capabilities: list[str] | None = None,
+) -> tuple[Agent, str]:
+    """Create an agent and return it with its token; the token is never retrievable again."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise errors.InvalidInput(
+            "name must be 1–100 characters.", fields={"name": ["1–100 characters."]}
+        )
+    if kind not in AgentKind.values:
+        raise errors.InvalidInput(
+            f"kind must be one of {', '.join(AgentKind.values)}.",
+            fields={"kind": ["Unknown kind."]},
+        )
+    if Agent.objects.filter(name=name.strip()).exists():
+        raise errors.InvalidInput(
+            f"An agent named {name!r} exists.", fields={"name": ["Already taken."]}
+        )
+    token = "aiw_" + secrets.token_urlsafe(TOKEN_BYTES)
+    agent = Agent.objects.create(
+        name=name.strip(),
+        kind=kind,
+        project=project,
+        can_plan=can_plan,
+        capabilities=capabilities or [],
+        token_hash=hash_token(token),
+        token_prefix=token[:8],
+        status=AgentStatus.STARTING,
+    )
+    return agent, token
+
+
+@transaction.atomic
+def agent_rotate_token(*, agent_id: int) -> str:
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    token = "aiw_" + secrets.token_urlsafe(TOKEN_BYTES)
+    agent.token_hash, agent.token_prefix, agent.revoked_at = hash_token(token), token[:8], None
+    agent.save(update_fields=["token_hash", "token_prefix", "revoked_at"])
+    return token
+
+
+def agent_revoke(*, agent_id: int) -> None:
+    Agent.objects.filter(pk=agent_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def agent_authenticate(token: Any) -> Agent:
+    """The agent a bearer token belongs to, or PermissionDenied for unknown or revoked."""
+    if not isinstance(token, str) or not token.strip():
+        raise errors.PermissionDenied("No agent token given. Send 'Authorization: Bearer <token>'.")
+    agent = (
+        Agent.objects.select_related("project").filter(token_hash=hash_token(token.strip())).first()
+    )
+    if agent is None:
+        raise errors.PermissionDenied("Unknown agent token.")
+    if agent.revoked_at is not None:
+        raise errors.PermissionDenied(f"The token of agent {agent.name} was revoked.")
+    return agent
+
+
+def agent_touch(*, agent: Agent, force: bool = False) -> None:
+    """Every agent call renews its heartbeat and the lease of the tasks it holds.
+
+    Written at most every TOUCH_INTERVAL (unless `force`): leases and the offline cut-off are
+    minutes long, so a few seconds' staleness changes nothing, and an agent's quick run of
+    calls costs no writes.
+    """
+    from tasks.services import task_renew_lease_for_agent
+
+    now = timezone.now()
+    last = agent.last_heartbeat_at
+    if force or last is None or not (now - TOUCH_INTERVAL < last <= now):
+        with transaction.atomic():  # one commit for both writes
+            Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=now)
+            agent.last_heartbeat_at = now
+            task_renew_lease_for_agent(agent=agent)
+    if agent.status in (AgentStatus.OFFLINE, AgentStatus.STARTING):
+        agent_set_status(
+            agent=agent, status=AgentStatus.BUSY if agent.current_task_id else AgentStatus.IDLE
+        )
+
+
+@transaction.atomic
+def agent_set_status(*, agent: Agent, status: str, message: str | None = None) -> Agent:
+    if status not in AgentStatus.values:
+        raise errors.InvalidInput(
+            f"status must be one of {', '.join(AgentStatus.values)}.",
+            fields={"status": ["Unknown status."]},
+        )
+    if message is not None and (not isinstance(message, str) or len(message) > 500):
+        raise errors.InvalidInput(
+            "message must be text of at most 500 characters.",
+            fields={"message": ["At most 500 characters."]},
+        )
+    fields = ["status"]
+    agent.status = status
+    if message is not None:
+        agent.status_message = message
+        fields.append("status_message")
+    agent.save(update_fields=fields)
+    _broadcast_status(agent)
+    return agent
+
+
+def agent_heartbeat(
+    *, agent: Agent, status: str | None = None, message: str | None = None
+) -> Agent:
+    agent_touch(agent=agent, force=True)  # the explicit heartbeat always writes
+    if status is not None or message is not None:
+        agent_set_status(agent=agent, status=status or agent.status, message=message)
+    return agent
+
+
+def agent_sync_current_task(*, agent: Agent, task: Any) -> None:
+    """Keep `agent.current_task` and busy/idle in step with the task the transition changed."""
+    if task.is_active and task.assigned_agent_id == agent.pk:
+        # The claim's path: one conditional UPDATE does what lock + check + save would.
+        taken = (
+            Agent.objects.filter(pk=agent.pk)
+            .filter(Q(current_task__isnull=True) | Q(current_task=task))
+            .update(current_task=task, status=AgentStatus.BUSY)
+        )
+        if taken:
+            agent.current_task, agent.status = task, AgentStatus.BUSY
+            _broadcast_status(
+                agent, project_ids=sorted({task.project_id, agent.project_id} - {None})
+            )
+        return
+    locked = Agent.objects.select_for_update().get(pk=agent.pk)
+    if task.is_active and task.assigned_agent_id == locked.pk:
+        if locked.current_task_id in (None, task.pk):
+            locked.current_task = task
+            locked.status = AgentStatus.BUSY
+    elif locked.current_task_id == task.pk:
+        locked.current_task = None
+        locked.status = AgentStatus.IDLE if locked.status != AgentStatus.OFFLINE else locked.status
+    else:
+        return
+    locked.save(update_fields=["current_task", "status"])
+    agent.current_task, agent.status = locked.current_task, locked.status
+    # The board that shows this change is the task's (and a restricted agent's own project).
+    _broadcast_status(locked, project_ids=sorted({task.project_id, locked.project_id} - {None}))
+
+
+def agent_mark_stale_offline(*, now: Any = None) -> list[int]:
+    """Watchdog: agents silent for AGENT_OFFLINE_AFTER go offline and give their tasks back."""
+    from tasks.models import Task
+    from tasks.services import task_transition
+    from tasks.states import ACTIVE_STATES, TaskState
+
+    now = now or timezone.now()
+    cutoff = now - settings.AGENT_OFFLINE_DURATION
+    # An agent that never called in counts from its creation, unless it is still starting (a
+    # pod pulling its image is not offline yet).
+    never_called = Q(last_heartbeat_at__isnull=True, created_at__lt=cutoff) & ~Q(
+        status=AgentStatus.STARTING
+    )
+    stale = list(
+        Agent.objects.exclude(status=AgentStatus.OFFLINE)
+        .filter(Q(last_heartbeat_at__lt=cutoff) | never_called)
+        .values_list("pk", flat=True)
+    )
+    for agent_id in stale:
+        with transaction.atomic():
+            agent = Agent.objects.select_for_update().get(pk=agent_id)
+            last_seen = agent.last_heartbeat_at
+            if (last_seen or agent.created_at) >= cutoff or (
+                last_seen is None and agent.status == AgentStatus.STARTING
+            ):
+                continue  # called in, or was created, since we looked
+            agent.status = AgentStatus.OFFLINE
+            agent.status_message = (
+                f"No heartbeat since {last_seen.isoformat()}" if last_seen else "Never called in"
+            )
+            agent.save(update_fields=["status", "status_message"])
+            _broadcast_status(agent)
+        for task_id in Task.objects.filter(
+            assigned_agent_id=agent_id, state__in=ACTIVE_STATES
+        ).values_list("pk", flat=True):
+            try:
+                task_transition(
+                    task_id=task_id,
+                    to_state=TaskState.BACKLOG,
+                    actor=Actor.system("agent watchdog"),
+                    note=f"Agent {agent.name} went offline "
+                    f"(no heartbeat for {settings.AGENT_OFFLINE_AFTER}).",
+                )
+            except errors.DomainError:
+                continue  # moved meanwhile; nothing to release
+    return stale

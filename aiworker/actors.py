@@ -1,0 +1,43 @@
+"""Who did something: recorded on every TaskEvent and used for permission checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents.models import Agent
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # one of TaskEvent.ActorKind
+    user: Any = None  # an auth user, for kind "user"
+    agent: Agent | None = None
+    label: str = ""
+
+    @classmethod
+    def of_user(cls, user: Any) -> Actor:
+        return cls(kind="user", user=user, label=user.get_username())
+
+    @classmethod
+    def of_agent(cls, agent: Agent) -> Actor:
+        return cls(kind="agent", agent=agent, label=agent.name)
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(kind="system", label=label)
+
+    @classmethod
+    def webhook(cls, label: str = "gitea") -> Actor:
+        return cls(kind="webhook", label=label)
+
+    def has_perm(self, perm: str) -> bool:
+        # The system (beat jobs, the merge flow it was asked to run) acts on a person's behalf.
+        if self.kind == "system":
+            return True
+        return self.kind == "user" and bool(self.user and self.user.has_perm(perm))
+
+    @property
+    def event_fields(self) -> dict[str, Any]:
+        return {"actor_kind": self.kind, "actor_user": self.user, "actor_agent": self.agent}

@@ -1,0 +1,90 @@
+"""What every DRF view shares: domain errors turned into HTTP answers."""
+
+from typing import Any
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from aiworker import errors
+
+_STATUS = {
+    errors.NotFound: status.HTTP_404_NOT_FOUND,
+    errors.InvalidInput: status.HTTP_400_BAD_REQUEST,
+    errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
+    errors.TransitionNotAllowed: status.HTTP_409_CONFLICT,
+    errors.Conflict: status.HTTP_409_CONFLICT,
+    errors.NotConfigured: status.HTTP_503_SERVICE_UNAVAILABLE,
+    errors.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def domain_error_response(exc: errors.DomainError) -> Response:
+    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+    if isinstance(exc, errors.InvalidInput) and exc.fields:
+        body["errors"] = exc.fields
+    if isinstance(exc, errors.TransitionNotAllowed):
+        body.update(
+            {"from_state": exc.from_state, "to_state": exc.to_state, "allowed": exc.allowed}
+        )
+    code = next(
+        (code for cls, code in _STATUS.items() if isinstance(exc, cls)),
+        status.HTTP_400_BAD_REQUEST,
+    )
+    return Response(body, status=code)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx/5xx answer a view gives for bad input or a refused operation."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    # DRF's metaclass pops declared fields off the class, so this does not shadow
+    # Serializer.errors at runtime (nor do fields named `context` or `parent` elsewhere).
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    allowed = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class InputSerializer(serializers.Serializer):
+    """Refuses keys it does not know instead of ignoring them: a client that sends `state` in a
+    PATCH learns at once that this is not how a task changes state."""
+
+    # Field name -> what to do instead, added to the "Unknown field." message.
+    unknown_field_hints: dict[str, str] = {}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        key: [f"Unknown field. {self.unknown_field_hints.get(key, '')}".strip()]
+                        for key in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:
+    """Run an input serializer; its errors become InvalidInput, so every 400 has one shape."""
+    serializer = serializer_class(data=data, **kwargs)
+    if not serializer.is_valid():
+        fields = dict(serializer.errors)
+        first_field, first = next(iter(fields.items()))
+        text = first[0] if isinstance(first, list) and first else str(first)
+        prefix = "" if first_field == "non_field_errors" else f"{first_field}: "
+        raise errors.InvalidInput(f"{prefix}{text}", fields=fields)
+    return serializer.validated_data
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, errors.DomainError):
+        return domain_error_response(exc)
+    response = drf_exception_handler(exc, context)
+    # DRF's own refusals (malformed JSON, 401, 405) get the same `code` key as domain errors.
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        detail = response.data["detail"]
+        response.data.setdefault("code", getattr(detail, "code", None) or "error")
+    return response

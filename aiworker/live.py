@@ -1,0 +1,113 @@
+"""Live board events (SPEC §8), sent to one Channels group per project after commit.
+
+From sync code the send normally blocks on `async_to_sync`. Code called from an event loop's
+worker thread (the MCP server) can declare that loop with `send_from_threads_on`: its events are
+then handed to the loop and the thread goes on at once. Per project group they leave in the
+order they were committed (one FIFO lock per group), as with the blocking send.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+_serving_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "live_serving_loop", default=None
+)
+# Per loop: one lock per group (keeps each group's events in order) and the sends under way
+# (the loop holds tasks only weakly).
+_group_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]" = (
+    weakref.WeakKeyDictionary()
+)
+_pending: set["asyncio.Task[None]"] = set()
+
+EVENTS = frozenset(
+    {
+        "task.created",
+        "task.updated",
+        "task.status_changed",
+        "task.needs_input",
+        "task.ready_to_test",
+        "agent.status",
+        "deploy.started",
+        "deploy.completed",
+        "deploy.failed",
+    }
+)
+
+
+def project_group(project_id: int) -> str:
+    return f"project-{project_id}"
+
+
+def broadcast_on_commit(*, project_id: int, event: str, data: dict[str, Any]) -> None:
+    """Queue `event` for the project's boards; it leaves only if the transaction commits."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown live event {event!r}")
+    transaction.on_commit(lambda: send_now(project_id=project_id, event=event, data=data))
+
+
+@contextlib.contextmanager
+def send_from_threads_on(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Within this context (and the sync_to_async threads it starts), hand sends to `loop`."""
+    token = _serving_loop.set(loop)
+    try:
+        yield
+    finally:
+        _serving_loop.reset(token)
+
+
+def send_now(*, project_id: int, event: str, data: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    group = project_group(project_id)
+    message = {"type": "board.event", "event": event, "data": data}
+    loop = _serving_loop.get()
+    if loop is not None and loop.is_running() and not _is_loop_thread(loop):
+        try:
+            loop.call_soon_threadsafe(_start_send, loop, layer, group, message)
+            return
+        except RuntimeError:  # the loop closed meanwhile: send the blocking way
+            pass
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # The change is committed already; a channel-layer outage only costs liveness, and a
+        # board that reconnects resynchronises from the database.
+        logger.warning("live event %s for project %s not sent", event, project_id, exc_info=True)
+
+
+def _is_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _start_send(loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict) -> None:
+    # Runs on the loop, in the order the threads handed the events over; the group's lock is
+    # taken in that same order (asyncio.Lock wakes waiters first come, first served).
+    lock = _group_locks.setdefault(loop, {}).setdefault(group, asyncio.Lock())
+    task = loop.create_task(_send(lock, layer, group, message))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _send(lock: asyncio.Lock, layer: Any, group: str, message: dict) -> None:
+    async with lock:
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.warning(
+                "live event %s for %s not sent", message.get("event"), group, exc_info=True
+            )

@@ -1,0 +1,319 @@
+"""Settings, read from the environment (SPEC §12).
+
+With no variable set, the platform runs on its embedded default: SQLite under var/, the
+in-memory channel layer, Celery jobs run eagerly in-process, Gitea and Kubernetes off, and the
+gitops driver writing to a local bare repository under var/.
+"""
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+VAR_DIR = Path(env("AIWORKER_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# "production" refuses to start without SECRET_KEY and turns on the secure-cookie settings.
+AIWORKER_ENV = env("AIWORKER_ENV", default="development")
+PRODUCTION = AIWORKER_ENV == "production"
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+
+def _development_secret_key() -> str:
+    # Kept under var/ (git-ignored) so sessions survive a restart of the dev server.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+if PRODUCTION:
+    SECRET_KEY = env("SECRET_KEY")  # raises ImproperlyConfigured when missing
+else:
+    SECRET_KEY = env("SECRET_KEY", default="") or _development_secret_key()
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "django_celery_beat",
+    "projects",
+    "tasks",
+    "agents",
+    "deployments",
+    "mcpbridge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from daphne in the cluster, where no separate web server sits in front.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so a view's dropped-database error becomes a 503 (process_exception runs inner-first).
+    "aiworker.unavailable.DatabaseUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "aiworker.urls"
+WSGI_APPLICATION = "aiworker.wsgi.application"
+ASGI_APPLICATION = "aiworker.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'aiworker.sqlite3'}"),
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock when a transaction starts: SQLite has no row locks, so this
+    # is what keeps claims and transitions serialised when several threads write at once.
+    _db.setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+elif _db["ENGINE"] == "django.db.backends.mysql":
+    # READ COMMITTED keeps SKIP LOCKED claims from taking gap locks (fewer deadlocks).
+    _db.setdefault("OPTIONS", {}).update(
+        {"charset": "utf8mb4", "isolation_level": "read committed"}
+    )
+    _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
+_db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASE_IS_MYSQL = _db["ENGINE"] == "django.db.backends.mysql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
+WHITENOISE_USE_FINDERS = DEBUG  # development serves straight from static/, no collectstatic
+if PRODUCTION:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Redis: channel layer and Celery broker ---------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", default="aiworker")},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-job leaves the message for another worker
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A whole worker killed (kill -9, node lost) leaves its unacked job in Redis, handed to another
+# worker after this many seconds: longer than any job, far shorter than kombu's default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# Periodic jobs; DatabaseScheduler copies these into django-celery-beat's tables on start.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "release-expired-task-leases": {
+        "task": "tasks.jobs.release_expired_leases",
+        "schedule": 30.0,
+    },
+    "mark-stale-agents-offline": {
+        "task": "agents.jobs.mark_stale_agents_offline",
+        "schedule": 30.0,
+    },
+    "reconcile-pull-requests": {
+        "task": "projects.jobs.reconcile_pull_requests",
+        "schedule": 300.0,
+    },
+    "autoscale-agent-pods": {
+        "task": "agents.jobs.autoscale_agent_pods",
+        "schedule": 60.0,
+    },
+    "expire-previews": {
+        "task": "deployments.jobs.expire_previews",
+        "schedule": 300.0,
+    },
+    "garbage-collect-deploy-resources": {
+        "task": "deployments.jobs.garbage_collect_resources",
+        "schedule": 3600.0,
+    },
+}
+
+# --- Integrations (each switched on by its own variable) --------------------------------------
+GITEA_URL = env("GITEA_URL", default="")
+GITEA_TOKEN = env("GITEA_TOKEN", default="")
+GITEA_TIMEOUT = env.float("GITEA_TIMEOUT", default=10.0)
+# Where Gitea reaches this platform: the webhook URL registered on connect is built from it.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+DEPLOY_DRIVER = env("DEPLOY_DRIVER", default="gitops")
+GITOPS_REPO_URL = env("GITOPS_REPO_URL", default=str(VAR_DIR / "gitops.git"))
+KUBECONFIG = env("KUBECONFIG", default="")
+PREVIEW_DOMAIN = env("PREVIEW_DOMAIN", default="preview.localhost")
+PREVIEW_TTL = env("PREVIEW_TTL", default="7d")
+# Deployments (docs/deployments.md): where the ingress controller runs (the previews'
+# NetworkPolicy admits only it), its class, the gitops branch, how long the kubernetes driver
+# waits for a rollout, and how old an orphaned resource must be before it is collected.
+INGRESS_CONTROLLER_NAMESPACE = env("INGRESS_CONTROLLER_NAMESPACE", default="ingress-nginx")
+PREVIEW_INGRESS_CLASS = env("PREVIEW_INGRESS_CLASS", default="nginx")
+GITOPS_BRANCH = env("GITOPS_BRANCH", default="main")
+DEPLOY_ROLLOUT_TIMEOUT = env.float("DEPLOY_ROLLOUT_TIMEOUT", default=300.0)
+DEPLOY_GC_SAFETY_WINDOW = env("DEPLOY_GC_SAFETY_WINDOW", default="1h")
+
+AGENT_OFFLINE_AFTER = env("AGENT_OFFLINE_AFTER", default="90s")
+TASK_LEASE = env("TASK_LEASE", default="10m")
+AGENT_COMMAND = env("AGENT_COMMAND", default="claude -p")
+# Agent pods (k8s/agent/): off until a namespace is given; then the admin, the API and the
+# autoscaler create pods there, whose runner reaches MCP at AGENT_MCP_URL.
+AGENT_POD_NAMESPACE = env("AGENT_POD_NAMESPACE", default="")
+AGENT_IMAGE = env("AGENT_IMAGE", default="aiworker-agent:latest")
+AGENT_MCP_URL = env("AGENT_MCP_URL", default="http://aiworker-mcp:3100/mcp")
+AGENT_POD_TEMPLATE = env("AGENT_POD_TEMPLATE", default=str(BASE_DIR / "k8s/agent/pod.yaml"))
+AGENT_AUTOSCALE = env.bool("AGENT_AUTOSCALE", default=True)
+
+MCP_PORT = env.int("MCP_PORT", default=3100)
+MCP_MOUNT_IN_ASGI = env.bool("MCP_MOUNT_IN_ASGI", default=True)
+
+# Longest text a surface accepts for a task's title and free-text fields.
+TASK_TITLE_MAX = 200
+TEXT_FIELD_MAX = 20_000
+
+# --- REST framework ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "aiworker.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["aiworker.throttles.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"webhook": "600/minute", "token": "1200/minute"},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AiWorker API",
+    "DESCRIPTION": "Tasks, agents, deployments and releases of the AiWorker platform.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name for each choice set used by several serializers.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStateEnum": "tasks.states.TaskState",
+        "PriorityEnum": "tasks.models.Priority",
+        "AgentStatusEnum": "agents.models.AgentStatus",
+    },
+}
+
+# --- Security ---------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the board's JavaScript reads it to send X-CSRFToken
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "aiworker.log_redaction.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '10m', '7d', '2h' or a bare number of seconds."""
+    text = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units:
+        return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    return timedelta(seconds=float(text))
+
+
+TASK_LEASE_DURATION = parse_duration(TASK_LEASE)
+AGENT_OFFLINE_DURATION = parse_duration(AGENT_OFFLINE_AFTER)
+PREVIEW_TTL_DURATION = parse_duration(PREVIEW_TTL)
+DEPLOY_GC_SAFETY_WINDOW_DURATION = parse_duration(DEPLOY_GC_SAFETY_WINDOW)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from aiworker import health
+
+api_patterns: list[URLPattern | URLResolver] = [
+    path("", include("projects.urls")),
+    path("", include("tasks.urls")),
+    path("", include("agents.urls")),
+    path("", include("deployments.urls")),
+    path("health/", health.HealthView.as_view(), name="health"),
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("agents/", include("agents.console_urls")),
+    path("", include("deployments.board_urls")),
+    path("", include("tasks.board_urls")),
+]

@@ -1,0 +1,195 @@
+"""REST API of deployments and releases (SPEC §7): list/retrieve deployments, queue a task's
+preview, extend a preview's TTL, list releases and roll one back. Thin views: validate, call a
+service or selector, shape the answer; domain errors become HTTP answers in aiworker.api."""
+
+from datetime import timedelta
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from aiworker import errors
+from aiworker.actors import Actor
+from aiworker.api import InputSerializer, validated
+from deployments import selectors, services
+from deployments.models import Deployment, Environment, Release
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 500
+
+
+class DeploymentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "project",
+            "task",
+            "release",
+            "environment",
+            "driver",
+            "namespace",
+            "url",
+            "image",
+            "commit_sha",
+            "status",
+            "expires_at",
+            "error",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ReleaseOutput(serializers.ModelSerializer):
+    tasks: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "project",
+            "environment",
+            "tasks",
+            "commit_sha",
+            "image",
+            "status",
+            "rollback_of",
+            "error",
+            "created_at",
+            "deployed_at",
+        ]
+
+
+class DeploymentFilterInput(InputSerializer):
+    project = serializers.IntegerField(min_value=1, required=False)
+    environment = serializers.ChoiceField(choices=Environment.choices, required=False)
+    status = serializers.ChoiceField(choices=Deployment.Status.choices, required=False)
+    task = serializers.IntegerField(min_value=1, required=False)
+    limit = serializers.IntegerField(min_value=0, required=False)
+    offset = serializers.IntegerField(min_value=0, required=False)
+
+
+class ReleaseFilterInput(InputSerializer):
+    project = serializers.IntegerField(min_value=1, required=False)
+    environment = serializers.ChoiceField(
+        choices=[Environment.STAGING, Environment.PRODUCTION], required=False
+    )
+    limit = serializers.IntegerField(min_value=0, required=False)
+    offset = serializers.IntegerField(min_value=0, required=False)
+
+
+class DeployPreviewInput(InputSerializer):
+    commit_sha = serializers.RegexField(r"^[0-9a-fA-F]{7,64}$", required=False)
+
+
+class ExtendInput(InputSerializer):
+    hours = serializers.IntegerField(
+        min_value=1, max_value=services.MAX_EXTENSION.days * 24, required=False
+    )
+
+
+class DeployPreviewOutput(serializers.Serializer):
+    task_id = serializers.IntegerField()
+    url = serializers.URLField()
+
+
+def _query(serializer: type[serializers.Serializer], request: Request) -> dict:
+    return dict(validated(serializer, request.query_params.dict()))
+
+
+class DeploymentListApi(ListAPIView):
+    serializer_class = DeploymentOutput
+    pagination_class = Pagination
+    filter_backends: list = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", int),
+            OpenApiParameter("environment", str, enum=Environment.values),
+            OpenApiParameter("status", str, enum=Deployment.Status.values),
+            OpenApiParameter("task", int),
+        ]
+    )
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        q = _query(DeploymentFilterInput, self.request)
+        return selectors.deployment_list(
+            project_id=q.get("project"),
+            environment=q.get("environment"),
+            status=q.get("status"),
+            task_id=q.get("task"),
+        )
+
+
+class DeploymentDetailApi(RetrieveAPIView):
+    serializer_class = DeploymentOutput
+    queryset = selectors.deployment_list()
+
+
+class DeploymentExtendApi(APIView):
+    @extend_schema(request=ExtendInput, responses={200: DeploymentOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        data = validated(ExtendInput, request.data)
+        by = timedelta(hours=data["hours"]) if "hours" in data else None
+        deployment = services.preview_extend(
+            deployment_id=pk, actor=Actor.of_user(request.user), by=by
+        )
+        return Response(DeploymentOutput(deployment).data)
+
+
+class TaskDeployPreviewApi(APIView):
+    @extend_schema(
+        request=DeployPreviewInput,
+        responses={202: DeployPreviewOutput},
+        description="Queue the task's preview deployment (at `commit_sha`, else the task's head "
+        "commit). Answers at once with the URL the preview will have.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = validated(DeployPreviewInput, request.data)
+        url = services.preview_queue(
+            task_id=pk, actor=Actor.of_user(request.user), commit_sha=data.get("commit_sha")
+        )
+        return Response({"task_id": pk, "url": url}, status=status.HTTP_202_ACCEPTED)
+
+
+class ReleaseListApi(ListAPIView):
+    serializer_class = ReleaseOutput
+    pagination_class = Pagination
+    filter_backends: list = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", int),
+            OpenApiParameter("environment", str, enum=["staging", "production"]),
+        ]
+    )
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        q = _query(ReleaseFilterInput, self.request)
+        return selectors.release_list(project_id=q.get("project"), environment=q.get("environment"))
+
+
+class ReleaseRollbackApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: ReleaseOutput},
+        description="Redeploy the production release before this one. Needs the "
+        "'promote release' permission (403 without it, and nothing changes).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        if request.data:
+            raise errors.InvalidInput("This action takes no body.", fields={"body": ["Empty."]})
+        release = services.release_rollback(release_id=pk, actor=Actor.of_user(request.user))
+        return Response(ReleaseOutput(release).data, status=status.HTTP_201_CREATED)

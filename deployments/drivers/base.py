@@ -1,0 +1,95 @@
+"""The interface every deployment driver implements, and the choice between them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from aiworker import errors
+
+
+class DeployFailed(Exception):
+    """The driver could not make the environment match; `reason` says why, for people."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one environment lives: its namespace and its environment kind."""
+
+    environment: str
+    namespace: str
+    project_slug: str
+
+    @classmethod
+    def of(cls, deployment: Any) -> Place:
+        return cls(
+            environment=deployment.environment,
+            namespace=deployment.namespace,
+            project_slug=deployment.project.slug,
+        )
+
+
+@dataclass(frozen=True)
+class ManagedResource:
+    """Something a driver finds carrying our labels, for garbage collection."""
+
+    key: str  # gitops: the directory; kubernetes: the namespace
+    environment: str
+    project_id: int | None
+    task_id: int | None
+    deployed_at: datetime | None
+
+
+class Driver(Protocol):
+    name: str
+
+    def apply(self, place: Place, manifests: list[dict[str, Any]]) -> None:
+        """Create or update everything in `manifests`; raise DeployFailed with the reason."""
+
+    def destroy(self, places: Iterable[Place]) -> None:
+        """Remove these environments; removing one that is gone already is not an error."""
+
+    def status(self, place: Place) -> str:
+        """'ready', 'deploying', 'failed' or 'absent', as far as the driver can tell."""
+
+    def list_managed(self) -> list[ManagedResource]:
+        """Every environment carrying the managed-by label."""
+
+    def remove_managed(self, resources: Iterable[ManagedResource]) -> None:
+        """Remove what `list_managed` returned (garbage collection)."""
+
+
+def get_driver(name: str | None = None) -> Driver:
+    name = name or settings.DEPLOY_DRIVER
+    if name == "gitops":
+        from deployments.drivers.gitops import GitOpsDriver
+
+        return GitOpsDriver(settings.GITOPS_REPO_URL, branch=settings.GITOPS_BRANCH)
+    if name == "kubernetes":
+        from deployments.drivers.kubernetes import KubernetesDriver
+
+        return KubernetesDriver.from_settings()
+    if name == "disabled":
+        from deployments.drivers.disabled import DisabledDriver
+
+        return DisabledDriver()
+    raise errors.NotConfigured(
+        f"DEPLOY_DRIVER={name!r} is not a driver; use gitops, kubernetes or disabled."
+    )
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -1,0 +1,217 @@
+"""The git flow of releases (SPEC §9): merge approved tasks to staging, promote to production.
+
+Merge to staging merges each approved task's PR into the default branch (a conflict stops that
+task only: it stays approved and its timeline says why), then brings the staging branch up to
+the default branch with a PR that is merged at once, records a staging Release and moves the
+merged tasks approved -> staging. Promotion does the same from staging to production.
+Gitea is called outside any database transaction; each bookkeeping step is its own short one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from aiworker import errors
+from aiworker.actors import Actor
+from deployments.models import Environment, Release
+from projects import gitea
+from projects import services as gitea_services
+from projects.models import Project
+from tasks import services as task_services
+from tasks.models import Task
+from tasks.states import TaskState
+
+logger = logging.getLogger(__name__)
+
+S = TaskState
+MAX_TASKS = 100
+
+
+def _clean_task_ids(task_ids: Any) -> list[int]:
+    if not isinstance(task_ids, list | tuple) or not task_ids:
+        raise errors.InvalidInput(
+            "task_ids must be a non-empty list of task ids.",
+            fields={"task_ids": ["A non-empty list of integers."]},
+        )
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in task_ids):
+        raise errors.InvalidInput(
+            "task_ids must be integers.", fields={"task_ids": ["Not integers."]}
+        )
+    if len(set(task_ids)) > MAX_TASKS:
+        raise errors.InvalidInput(
+            f"At most {MAX_TASKS} tasks at once.", fields={"task_ids": ["Too many."]}
+        )
+    return sorted(set(task_ids))
+
+
+def _bring_up_to_date(
+    client: gitea.GiteaClient, *, project: Project, head: str, base: str, title: str
+) -> str:
+    """Merge `head` into `base` through a PR; the new head sha of `base`."""
+    owner, repo = gitea_services.repo_of(project)
+    pr = client.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
+    if pr is None:
+        try:
+            pr = client.pulls.create(
+                owner=owner, repo=repo, head=head, base=base, title=title, body=title
+            )
+        except (errors.InvalidInput, errors.Conflict) as exc:
+            # Gitea refuses a PR with nothing to bring over: `base` already has `head`.
+            logger.info("no PR %s -> %s: %s", head, base, exc.message)
+            pr = None
+    if pr is not None:
+        client.pulls.merge(owner=owner, repo=repo, number=pr.number, message=title)
+    return client.branches.get(owner=owner, repo=repo, branch=base).commit_sha
+
+
+def _image(project: Project, sha: str) -> str:
+    return f"{project.image_repository}:{sha}" if project.image_repository and sha else ""
+
+
+def _deploy_on_commit(release: Release) -> None:
+    """Deploy through the deployments app, when it is there and the release has an image."""
+    if not release.image:
+        return
+    try:
+        jobs = importlib.import_module("deployments.jobs")
+    except ImportError:
+        return
+    job = getattr(jobs, "deploy_release", None)
+    if job is not None:
+        release_id = release.pk
+        transaction.on_commit(lambda: job.delay(release_id=release_id))
+
+
+def _fail_task(task: Task, *, actor: Actor, reason: str) -> None:
+    task_services.record_event(
+        task=task,
+        kind="merge_failed",
+        actor=actor,
+        message=f"Not merged to staging: {reason}",
+        payload={"pr_number": task.pr_number},
+    )
+    gitea_services.comment_on_pull_request(task=task, body=f"not merged to staging: {reason}")
+
+
+def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
+    """Merge the approved tasks' PRs, bring staging up to the default branch, record it."""
+    if not actor.has_perm("tasks.approve_task"):
+        raise errors.PermissionDenied(
+            "Merging to staging needs the permission 'tasks.approve_task'."
+        )
+    ids = _clean_task_ids(task_ids)
+    tasks = list(Task.objects.select_related("project").filter(pk__in=ids).order_by("id"))
+    missing = sorted(set(ids) - {t.pk for t in tasks})
+    if missing:
+        raise errors.NotFound(f"Unknown tasks: {', '.join(map(str, missing))}.")
+    projects = {t.project_id for t in tasks}
+    if len(projects) > 1:
+        raise errors.InvalidInput(
+            "All tasks of a release belong to one project.", fields={"task_ids": ["Mixed."]}
+        )
+    not_approved = [f"#{t.pk} ({t.state})" for t in tasks if t.state != S.APPROVED]
+    if not_approved:
+        raise errors.Conflict(f"Only approved tasks go to staging: {', '.join(not_approved)}.")
+    project = tasks[0].project
+    gitea_services.repo_of(project)
+    with gitea.client() as client:  # NotConfigured before any task is touched
+        merged: list[Task] = []
+        failures: list[str] = []
+        for task in tasks:
+            try:
+                if not task.pr_number:
+                    raise errors.Conflict("the task has no pull request")
+                gitea_services.task_merge_pull_request(task_id=task.pk, actor=actor)
+            except (
+                errors.Conflict,
+                errors.InvalidInput,
+                errors.NotFound,
+                errors.Unavailable,
+            ) as exc:
+                _fail_task(task, actor=actor, reason=exc.message)
+                failures.append(f"#{task.pk}: {exc.message}")
+                continue
+            merged.append(task)
+        if not merged:
+            raise errors.Conflict("No task could be merged: " + "; ".join(failures))
+        sha = _bring_up_to_date(
+            client,
+            project=project,
+            head=project.default_branch,
+            base=project.staging_branch,
+            title=f"Release to staging: {', '.join(f'#{t.pk}' for t in merged)}",
+        )
+    with transaction.atomic():
+        release = Release.objects.create(
+            project=project,
+            environment=Environment.STAGING,
+            commit_sha=sha,
+            image=_image(project, sha),
+            created_by=actor.user,
+            error="; ".join(failures)[:5000],
+        )
+        release.tasks.set(merged)
+        for task in merged:
+            task_services.task_transition(
+                task_id=task.pk,
+                to_state=S.STAGING,
+                actor=actor,
+                note=f"Merged to staging in release {release.pk}.",
+                expected_from=S.APPROVED,
+                payload={"release_id": release.pk, "commit_sha": sha},
+            )
+        _deploy_on_commit(release)
+    return release
+
+
+def release_promote(*, release_id: Any, actor: Actor) -> Release:
+    """Merge staging into production and record the production release of its tasks."""
+    if not actor.has_perm("deployments.promote_release"):
+        raise errors.PermissionDenied(
+            "Promoting to production needs the permission 'deployments.promote_release'."
+        )
+    if isinstance(release_id, bool) or not isinstance(release_id, int):
+        raise errors.InvalidInput("release_id must be an integer.", fields={"id": ["Integer."]})
+    staging = Release.objects.select_related("project").filter(pk=release_id).first()
+    if staging is None:
+        raise errors.NotFound(f"Release {release_id} does not exist.")
+    if staging.environment != Environment.STAGING:
+        raise errors.Conflict(f"Release {release_id} is a {staging.environment} release.")
+    tasks = list(staging.tasks.filter(state=S.STAGING).order_by("id"))
+    if not tasks:
+        raise errors.Conflict(f"Release {release_id} has no task left in staging to promote.")
+    project = staging.project
+    gitea_services.repo_of(project)
+    with gitea.client() as client:
+        sha = _bring_up_to_date(
+            client,
+            project=project,
+            head=project.staging_branch,
+            base=project.production_branch,
+            title=f"Promote staging release {staging.pk} to production",
+        )
+    with transaction.atomic():
+        release = Release.objects.create(
+            project=project,
+            environment=Environment.PRODUCTION,
+            commit_sha=sha,
+            image=staging.image or _image(project, sha),
+            created_by=staging.created_by,
+            approved_by=actor.user,
+        )
+        release.tasks.set(tasks)
+        for task in tasks:
+            task_services.task_transition(
+                task_id=task.pk,
+                to_state=S.PRODUCTION,
+                actor=actor,
+                note=f"Promoted to production in release {release.pk}.",
+                expected_from=S.STAGING,
+                payload={"release_id": release.pk, "staging_release_id": staging.pk},
+            )
+        _deploy_on_commit(release)
+    return release

@@ -1,0 +1,526 @@
+"""Writes of the deployments app: previews, releases, TTL and garbage collection (SPEC §10).
+
+A driver call talks to a cluster or a git remote and can take minutes, so it never runs inside
+a transaction: each service records its intent and commits, calls the driver, then records
+the outcome in a second short transaction. The row's status says where it stands meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from aiworker import errors
+from aiworker.actors import Actor
+from aiworker.live import broadcast_on_commit
+from deployments import manifests as m
+from deployments.drivers import DeployFailed, Driver, get_driver
+from deployments.drivers.base import Place
+from deployments.drivers.disabled import MESSAGE as DISABLED_MESSAGE
+from deployments.models import Deployment, Environment, Release
+from projects.models import Project
+from tasks.models import Task, TaskEvent
+from tasks.services import record_event
+from tasks.states import TaskState
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (
+    Deployment.Status.PENDING,
+    Deployment.Status.DEPLOYING,
+    Deployment.Status.READY,
+    Deployment.Status.FAILED,
+)
+# A preview makes sense while the task's change is under work or review.
+PREVIEW_STATES = frozenset(
+    {TaskState.IN_PROGRESS, TaskState.NEEDS_INPUT, TaskState.READY_TO_TEST, TaskState.APPROVED}
+)
+MAX_EXTENSION = timedelta(days=90)
+EXPIRE_CHUNK = 200
+
+
+# --- previews ---------------------------------------------------------------------------------
+
+
+def _preview_checks(*, task: Task, commit_sha: str | None) -> str:
+    """The sha to deploy, or a domain error saying what is missing (nothing written yet)."""
+    sha = (commit_sha or task.head_sha or "").strip().lower()
+    if commit_sha is not None and not m.SHA_RE.match(sha):
+        raise errors.InvalidInput(
+            "commit_sha must be 7 to 64 hexadecimal characters.",
+            fields={"commit_sha": ["Not a git commit sha."]},
+        )
+    if not sha:
+        raise errors.InvalidInput(
+            f"Task {task.pk} has no head commit yet: push the branch or pass commit_sha.",
+            fields={"commit_sha": ["Required while the task has no head commit."]},
+        )
+    if not task.project.image_repository:
+        raise errors.InvalidInput(
+            f"Project {task.project.slug} has no image repository to deploy previews from.",
+            fields={"image_repository": ["Set it on the project first."]},
+        )
+    if task.state not in PREVIEW_STATES:
+        raise errors.Conflict(
+            f"Task {task.pk} is {task.state}; previews are deployed for tasks in "
+            f"{', '.join(sorted(PREVIEW_STATES))}."
+        )
+    return sha
+
+
+def preview_queue(*, task_id: int, actor: Actor, commit_sha: str | None = None) -> str:
+    """Check a preview can be deployed, then start the deploy job; returns the preview URL."""
+    from deployments import jobs
+
+    task = _get_task(task_id)
+    _check_may_touch(actor=actor, task=task)
+    get_driver_checked()
+    sha = _preview_checks(task=task, commit_sha=commit_sha)
+    jobs.deploy_preview.delay(task_id=task.pk, commit_sha=sha)
+    return m.preview_url(task.pk)
+
+
+def preview_deploy(*, task_id: int, actor: Actor, commit_sha: str | None = None) -> Deployment:
+    """Create or update the task's preview and apply it; a driver failure marks it failed."""
+    driver = get_driver_checked()
+    now = timezone.now()
+    with transaction.atomic():
+        task = _get_task(task_id, lock=True)
+        _check_may_touch(actor=actor, task=task)
+        sha = _preview_checks(task=task, commit_sha=commit_sha)
+        deployment = (
+            Deployment.objects.select_for_update()
+            .filter(task=task, environment=Environment.PREVIEW, status__in=ACTIVE)
+            .order_by("-id")
+            .first()
+        )
+        if deployment is None:
+            deployment = Deployment(
+                project=task.project, task=task, environment=Environment.PREVIEW
+            )
+        image = m.image_at(task.project.image_repository, sha)
+        deployed_at, expires_at = now, now + settings.PREVIEW_TTL_DURATION
+        if deployment.pk and deployment.image == image and deployment.expires_at:
+            # The same image again (a retried job, a second click): render the same objects,
+            # so the driver has nothing to change and gitops makes no commit.
+            deployed_at = m.deployed_at_of(deployment.manifests) or now
+            expires_at = deployment.expires_at
+        elif deployment.expires_at and deployment.expires_at > expires_at:
+            expires_at = deployment.expires_at  # a later expiry someone asked for stays
+        rendered = m.render(
+            m.preview_target(task=task, image=image, deployed_at=deployed_at, expires_at=expires_at)
+        )
+        deployment.driver = driver.name
+        deployment.namespace = m.preview_namespace(task.pk)
+        deployment.url = m.preview_url(task.pk)
+        deployment.image = image
+        deployment.commit_sha = sha
+        deployment.status = Deployment.Status.DEPLOYING
+        deployment.expires_at = expires_at
+        deployment.manifests = m.to_yaml(rendered)
+        deployment.error = ""
+        deployment.save()
+        task.preview_url = deployment.url
+        if sha != task.head_sha:
+            task.head_sha = sha
+        task.save(update_fields=["preview_url", "head_sha", "updated_at"])
+        record_event(
+            task=task,
+            kind="deploy.started",
+            actor=actor,
+            message=f"Preview deploy of {image} started.",
+            payload={"deployment_id": deployment.pk, "url": deployment.url, "sha": sha},
+        )
+        _broadcast(deployment, "deploy.started")
+    return _apply_and_record(deployment=deployment, rendered=rendered, actor=actor)
+
+
+def _apply_with_driver(
+    *, deployment: Deployment, rendered: list[dict[str, Any]], driver: Any = None
+) -> str:
+    """Apply through the driver; "" on success, else why it failed (never raises)."""
+    driver = driver or get_driver_checked()
+    try:
+        driver.apply(Place.of(deployment), rendered)
+    except DeployFailed as exc:
+        return exc.reason
+    except Exception as exc:
+        logger.exception("deployment %s: driver %s crashed", deployment.pk, driver.name)
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def _apply_and_record(
+    *, deployment: Deployment, rendered: list[dict[str, Any]], actor: Actor
+) -> Deployment:
+    error = _apply_with_driver(deployment=deployment, rendered=rendered)
+    with transaction.atomic():
+        # Conditional: a destroy that ran meanwhile wins over this late outcome.
+        outcome = Deployment.Status.FAILED if error else Deployment.Status.READY
+        updated = Deployment.objects.filter(
+            pk=deployment.pk, status=Deployment.Status.DEPLOYING
+        ).update(status=outcome, error=error[:5000], updated_at=timezone.now())
+        deployment.refresh_from_db()
+        if updated and deployment.task is not None:
+            record_event(
+                task=deployment.task,
+                kind="deploy.failed" if error else "deploy.completed",
+                actor=actor,
+                message=f"Preview deploy failed: {error}" if error else "Preview is ready.",
+                payload={"deployment_id": deployment.pk, "url": deployment.url},
+            )
+        if updated:
+            _broadcast(deployment, "deploy.failed" if error else "deploy.completed")
+    return deployment
+
+
+def preview_destroy(*, task_id: int, actor: Actor) -> int:
+    """Remove the task's preview; returns how many deployments were destroyed (0: none)."""
+    driver = get_driver_checked()
+    task = _get_task(task_id)
+    live = list(
+        Deployment.objects.select_related("project").filter(
+            task=task, environment=Environment.PREVIEW, status__in=ACTIVE
+        )
+    )
+    if not live:
+        return 0
+    driver.destroy([Place.of(d) for d in live])
+    with transaction.atomic():
+        done = Deployment.objects.filter(pk__in=[d.pk for d in live], status__in=ACTIVE).update(
+            status=Deployment.Status.DESTROYED, updated_at=timezone.now()
+        )
+        Task.objects.filter(pk=task.pk).update(preview_url="", updated_at=timezone.now())
+        if done:
+            record_event(
+                task=task,
+                kind="deploy.destroyed",
+                actor=actor,
+                message="Preview destroyed.",
+                payload={"deployment_ids": [d.pk for d in live]},
+            )
+    return done
+
+
+def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = None) -> Deployment:
+    """Push a preview's expiry later by `by` (default: one TTL) and re-apply its expiry label."""
+    by = settings.PREVIEW_TTL_DURATION if by is None else by
+    if not timedelta(0) < by <= MAX_EXTENSION:
+        raise errors.InvalidInput(
+            f"An extension is between 1 second and {MAX_EXTENSION.days} days.",
+            fields={"by": ["Out of range."]},
+        )
+    driver = get_driver_checked()
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            deployment = (
+                Deployment.objects.select_for_update()
+                .select_related("project", "task__project")
+                .get(pk=deployment_id)
+            )
+        except Deployment.DoesNotExist:
+            raise errors.NotFound(f"Deployment {deployment_id} does not exist.") from None
+        if deployment.environment != Environment.PREVIEW or deployment.status not in ACTIVE:
+            raise errors.Conflict(
+                f"Deployment {deployment_id} is a {deployment.status} {deployment.environment} "
+                "deployment; only a live preview has a TTL to extend."
+            )
+        if deployment.task is None:
+            raise errors.Conflict(f"Deployment {deployment_id} no longer has a task.")
+        _check_may_touch(actor=actor, task=deployment.task)
+        deployment.expires_at = max(deployment.expires_at or now, now) + by
+        rendered = m.render(
+            m.preview_target(
+                task=deployment.task,
+                image=deployment.image,
+                deployed_at=now,
+                expires_at=deployment.expires_at,
+            )
+        )
+        deployment.manifests = m.to_yaml(rendered)
+        deployment.save(update_fields=["expires_at", "manifests", "updated_at"])
+        record_event(
+            task=deployment.task,
+            kind="deploy.extended",
+            actor=actor,
+            message=f"Preview kept until {deployment.expires_at:%Y-%m-%d %H:%M} UTC.",
+            payload={
+                "deployment_id": deployment.pk,
+                "expires_at": deployment.expires_at.isoformat(),
+            },
+        )
+    try:
+        driver.apply(Place.of(deployment), rendered)
+    except DeployFailed as exc:
+        # The new expiry is recorded; only the label in the cluster or repository lags.
+        logger.warning("deployment %s: expiry label not re-applied: %s", deployment.pk, exc.reason)
+    return deployment
+
+
+def previews_expire(*, now: datetime | None = None) -> int:
+    """Destroy every live preview past its expiry (beat); returns how many expired."""
+    now = now or timezone.now()
+    driver = get_driver()
+    if driver.name == "disabled":
+        return 0
+    total = 0
+    while True:
+        chunk = list(
+            Deployment.objects.select_related("project")
+            .filter(environment=Environment.PREVIEW, status__in=ACTIVE, expires_at__lte=now)
+            .order_by("expires_at", "id")[:EXPIRE_CHUNK]
+        )
+        if not chunk:
+            return total
+        driver.destroy([Place.of(d) for d in chunk])
+        ids = [d.pk for d in chunk]
+        with transaction.atomic():
+            expired = list(
+                Deployment.objects.select_for_update()
+                .filter(pk__in=ids, status__in=ACTIVE)
+                .values_list("pk", "task_id")
+            )
+            Deployment.objects.filter(pk__in=[pk for pk, _ in expired]).update(
+                status=Deployment.Status.EXPIRED, updated_at=timezone.now()
+            )
+            task_ids = [t for _, t in expired if t]
+            Task.objects.filter(pk__in=task_ids).update(preview_url="", updated_at=timezone.now())
+            actor = Actor.system("preview-ttl")
+            TaskEvent.objects.bulk_create(
+                TaskEvent(
+                    task_id=task_id,
+                    kind="deploy.expired",
+                    message="Preview expired and was removed.",
+                    payload={"deployment_id": pk},
+                    **actor.event_fields,
+                )
+                for pk, task_id in expired
+                if task_id
+            )
+        total += len(expired)
+
+
+def resources_garbage_collect(
+    *, now: datetime | None = None, safety_window: timedelta | None = None
+) -> int:
+    """Remove labelled environments whose task or project is gone and that are older than the
+    safety window (beat). An environment whose task still exists is never collected."""
+    now = now or timezone.now()
+    window = settings.DEPLOY_GC_SAFETY_WINDOW_DURATION if safety_window is None else safety_window
+    driver = get_driver()
+    if driver.name == "disabled":
+        return 0
+    found = driver.list_managed()
+    project_ids = set(
+        Project.objects.filter(pk__in={r.project_id for r in found if r.project_id}).values_list(
+            "pk", flat=True
+        )
+    )
+    task_ids = set(
+        Task.objects.filter(pk__in={r.task_id for r in found if r.task_id}).values_list(
+            "pk", flat=True
+        )
+    )
+    orphans = []
+    for resource in found:
+        if resource.project_id is None:
+            continue  # not ours to judge: a hand-made directory with our label but no ids
+        if resource.deployed_at is None or resource.deployed_at > now - window:
+            continue
+        project_gone = resource.project_id not in project_ids
+        task_gone = resource.environment == "preview" and (
+            resource.task_id is None or resource.task_id not in task_ids
+        )
+        if project_gone or task_gone:
+            orphans.append(resource)
+    if orphans:
+        driver.remove_managed(orphans)
+        # Rows of a deleted task lost their task (SET_NULL) but still say they are live.
+        Deployment.objects.filter(
+            environment=Environment.PREVIEW,
+            task__isnull=True,
+            status__in=ACTIVE,
+            namespace__in=[r.key.rsplit("/", 1)[-1] for r in orphans],
+        ).update(status=Deployment.Status.DESTROYED, updated_at=timezone.now())
+        logger.info("collected %d orphaned environments", len(orphans))
+    return len(orphans)
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def release_deploy(*, release_id: int) -> Release:
+    """Deploy a release's image to its environment; the previous live one is superseded."""
+    driver = get_driver_checked()
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            release = (
+                Release.objects.select_for_update().select_related("project").get(pk=release_id)
+            )
+        except Release.DoesNotExist:
+            raise errors.NotFound(f"Release {release_id} does not exist.") from None
+        if not release.image:
+            raise errors.InvalidInput(
+                f"Release {release_id} has no image to deploy.", fields={"image": ["Required."]}
+            )
+        rendered = m.render(m.release_target(release=release, deployed_at=now))
+        deployment = Deployment.objects.create(
+            project=release.project,
+            release=release,
+            environment=release.environment,
+            driver=driver.name,
+            namespace=m.release_namespace(release.project.slug, release.environment),
+            url=f"https://{m.release_host(release.project.slug, release.environment)}/",
+            image=release.image,
+            commit_sha=release.commit_sha,
+            status=Deployment.Status.DEPLOYING,
+            manifests=m.to_yaml(rendered),
+        )
+        release.status = Release.Status.DEPLOYING
+        release.error = ""
+        release.save(update_fields=["status", "error"])
+        _broadcast(deployment, "deploy.started")
+    error = _apply_with_driver(deployment=deployment, rendered=rendered, driver=driver)
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release.pk)
+        deployment.status = Deployment.Status.FAILED if error else Deployment.Status.READY
+        deployment.error = error[:5000]
+        deployment.save(update_fields=["status", "error", "updated_at"])
+        if error:
+            release.status = Release.Status.FAILED
+            release.error = error[:5000]
+            release.save(update_fields=["status", "error"])
+        else:
+            Release.objects.filter(
+                project=release.project_id,
+                environment=release.environment,
+                status=Release.Status.LIVE,
+            ).exclude(pk=release.pk).update(status=Release.Status.SUPERSEDED)
+            Deployment.objects.filter(
+                project=release.project_id,
+                environment=release.environment,
+                status=Deployment.Status.READY,
+            ).exclude(pk=deployment.pk).update(status=Deployment.Status.DESTROYED)
+            release.status = Release.Status.LIVE
+            release.deployed_at = timezone.now()
+            release.save(update_fields=["status", "deployed_at"])
+        actor = Actor.system(f"release-{release.pk}")
+        TaskEvent.objects.bulk_create(
+            TaskEvent(
+                task_id=task_id,
+                kind="deploy.failed" if error else "deploy.completed",
+                message=(
+                    f"{release.environment.title()} release {release.pk} "
+                    + (f"failed: {error}" if error else f"is live ({release.image}).")
+                ),
+                payload={"release_id": release.pk, "deployment_id": deployment.pk},
+                **actor.event_fields,
+            )
+            for task_id in release.tasks.values_list("pk", flat=True)
+        )
+        _broadcast(deployment, "deploy.failed" if error else "deploy.completed")
+    return release
+
+
+def release_rollback(*, release_id: int, actor: Actor) -> Release:
+    """Redeploy the production release before `release_id`; returns the new release."""
+    if not actor.has_perm("deployments.promote_release"):
+        raise errors.PermissionDenied("Rolling back needs the 'promote release' permission.")
+    get_driver_checked()
+    with transaction.atomic():
+        try:
+            current = Release.objects.select_for_update().get(pk=release_id)
+        except Release.DoesNotExist:
+            raise errors.NotFound(f"Release {release_id} does not exist.") from None
+        if current.environment != Environment.PRODUCTION:
+            raise errors.Conflict(f"Release {release_id} is not a production release.")
+        if current.status in (Release.Status.ROLLED_BACK, Release.Status.SUPERSEDED):
+            raise errors.Conflict(f"Release {release_id} is {current.status}; nothing to undo.")
+        previous = (
+            Release.objects.filter(
+                project=current.project_id,
+                environment=Environment.PRODUCTION,
+                pk__lt=current.pk,
+                status__in=(Release.Status.SUPERSEDED, Release.Status.LIVE),
+            )
+            .exclude(image="")
+            .order_by("-pk")
+            .first()
+        )
+        if previous is None:
+            raise errors.Conflict(
+                f"Release {release_id} has no earlier production release to roll back to."
+            )
+        user = actor.user if actor.kind == "user" else None
+        restored = Release.objects.create(
+            project_id=current.project_id,
+            environment=Environment.PRODUCTION,
+            commit_sha=previous.commit_sha,
+            image=previous.image,
+            rollback_of=current,
+            created_by=user,
+            approved_by=user,
+        )
+        restored.tasks.set(previous.tasks.all())
+        current.status = Release.Status.ROLLED_BACK
+        current.save(update_fields=["status"])
+    return release_deploy(release_id=restored.pk)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def get_driver_checked() -> Driver:
+    """The configured driver; the disabled one answers NotConfigured before anything changes."""
+    driver = get_driver()
+    if driver.name == "disabled":
+        raise errors.NotConfigured(DISABLED_MESSAGE)
+    return driver
+
+
+def _get_task(task_id: Any, *, lock: bool = False) -> Task:
+    try:
+        task_id = int(task_id)
+    except (TypeError, ValueError):
+        raise errors.InvalidInput(
+            "task_id must be an integer.", fields={"task_id": ["Not an integer."]}
+        ) from None
+    qs = Task.objects.select_related("project")
+    if lock:
+        qs = qs.select_for_update()
+    try:
+        return qs.get(pk=task_id)
+    except Task.DoesNotExist:
+        raise errors.NotFound(f"Task {task_id} does not exist.") from None
+
+
+def _check_may_touch(*, actor: Actor, task: Task) -> None:
+    if actor.kind == "agent":
+        assert actor.agent is not None
+        if task.assigned_agent_id != actor.agent.pk:
+            raise errors.PermissionDenied(
+                f"Task {task.pk} is not assigned to agent {actor.agent.name}."
+            )
+
+
+def _broadcast(deployment: Deployment, event: str) -> None:
+    broadcast_on_commit(
+        project_id=deployment.project_id,
+        event=event,
+        data={
+            "deployment_id": deployment.pk,
+            "task_id": deployment.task_id,
+            "release_id": deployment.release_id,
+            "environment": deployment.environment,
+            "status": deployment.status,
+            "url": deployment.url,
+            "error": deployment.error,
+        },
+    )

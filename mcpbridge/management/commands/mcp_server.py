@@ -1,0 +1,33 @@
+"""`manage.py mcp_server --transport stdio|http [--host 127.0.0.1] [--port 3100]`."""
+
+import os
+from typing import Any
+
+import anyio
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from mcpbridge.auth import TOKEN_ENV
+from mcpbridge.server import build_server, http_app
+
+
+class Command(BaseCommand):
+    help = "Run the AiWorker MCP server for agents (stdio, or streamable HTTP at /mcp)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=settings.MCP_PORT)
+
+    def handle(self, *args: Any, transport: str, host: str, port: int, **options: Any) -> None:
+        server = build_server()
+        if transport == "stdio":
+            if not os.environ.get(TOKEN_ENV):
+                raise CommandError(f"Set {TOKEN_ENV} to the agent's token for stdio.")
+            server.run("stdio")  # stdout is the protocol: print nothing
+            return
+        import uvicorn
+
+        self.stderr.write(f"MCP server on http://{host}:{port}/mcp")
+        config = uvicorn.Config(http_app(server), host=host, port=port, log_level="warning")
+        anyio.run(uvicorn.Server(config).serve)

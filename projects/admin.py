@@ -1,0 +1,41 @@
+from django.contrib import admin
+
+from projects import admin_actions
+from projects.models import Project, WebhookDelivery
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "gitea_owner",
+        "gitea_repo",
+        "default_branch",
+        "max_concurrent_agents",
+        "created_at",
+    )
+    list_filter = ("created_at",)
+    search_fields = ("name", "slug", "gitea_owner", "gitea_repo", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    # The webhook secret signs Gitea deliveries; it is never rendered, not even to operators.
+    exclude = ("webhook_secret",)
+    readonly_fields = ("gitea_webhook_id", "created_at", "updated_at")
+    actions = [admin_actions.connect_to_gitea]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """A log of what Gitea sent: viewable and filterable, never edited by hand."""
+
+    list_display = ("delivery_id", "event", "project", "outcome", "received_at", "processed_at")
+    list_filter = ("outcome", "event", "project")
+    search_fields = ("delivery_id", "event", "detail")
+    list_select_related = ("project",)
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,136 @@
+"""Load the demo project (tasks in every column, a demo agent) and an admin login.
+
+Idempotent: a second run prints the same credentials and creates nothing new. The generated
+credentials are kept in var/demo-credentials.json (git-ignored, mode 0600) so they can be
+printed again; they are for a developer's machine only.
+"""
+
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from agents.services import agent_create
+from aiworker.actors import Actor
+from projects.models import Project
+from tasks.models import Priority, Task, TaskQuestion
+from tasks.services import record_event, task_create
+from tasks.states import TaskState
+
+DEMO_SLUG = "demo"
+# (title, state, priority) — at least one task in every column of the board.
+DEMO_TASKS = [
+    ("Add a health endpoint", TaskState.BACKLOG, Priority.HIGH),
+    ("Dark mode for the settings page", TaskState.BACKLOG, Priority.MEDIUM),
+    ("Export invoices as CSV", TaskState.BACKLOG, Priority.LOW),
+    ("Paginate the orders API", TaskState.IN_PROGRESS, Priority.HIGH),
+    ("Retry failed webhook deliveries", TaskState.NEEDS_INPUT, Priority.URGENT),
+    ("Show the build number in the footer", TaskState.READY_TO_TEST, Priority.MEDIUM),
+    ("Rate-limit the login form", TaskState.APPROVED, Priority.HIGH),
+    ("Upgrade to Django 5.2", TaskState.STAGING, Priority.MEDIUM),
+    ("Fix timezone of daily report", TaskState.PRODUCTION, Priority.LOW),
+    ("Rewrite in a weekend", TaskState.CANCELLED, Priority.LOW),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo project, tasks in every column, a demo agent and an admin login."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(settings.VAR_DIR) / "demo-credentials.json"
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        with transaction.atomic():
+            password = self._admin(saved)
+            token = self._agent(saved)
+            created = self._project()
+        saved.update({"admin_password": password, "agent_token": token})
+        path.write_text(json.dumps(saved))
+        path.chmod(0o600)
+        self.stdout.write(
+            self.style.SUCCESS("Demo project ready" if created else "Demo project already loaded")
+        )
+        self.stdout.write(f"  Board:     http://127.0.0.1:8000/projects/{DEMO_SLUG}/board/")
+        self.stdout.write("  Admin:     http://127.0.0.1:8000/admin/")
+        self.stdout.write(f"  Login:     admin / {password or '(changed by you; not shown)'}")
+        shown = token or "rotated; not shown"
+        self.stdout.write(f"  MCP:       http://127.0.0.1:8000/mcp  (demo agent token: {shown})")
+
+    def _admin(self, saved: dict[str, str]) -> str:
+        user = User.objects.filter(username="admin").first()
+        if user is None:
+            password = secrets.token_urlsafe(12)
+            User.objects.create_superuser("admin", "admin@example.com", password)
+            return password
+        password = saved.get("admin_password", "")
+        return password if password and user.check_password(password) else ""
+
+    def _agent(self, saved: dict[str, str]) -> str:
+        agent = Agent.objects.filter(name="demo-agent").first()
+        if agent is None:
+            _, token = agent_create(name="demo-agent", can_plan=True)
+            return token
+        from agents.services import hash_token
+
+        token = saved.get("agent_token", "")
+        return token if token and hash_token(token) == agent.token_hash else ""
+
+    def _project(self) -> bool:
+        if Project.objects.filter(slug=DEMO_SLUG).exists():
+            return False
+        project = Project.objects.create(
+            name="Demo shop",
+            slug=DEMO_SLUG,
+            description="A demo project with a task in every column.",
+            gitea_owner="demo",
+            gitea_repo="shop",
+            image_repository="registry.example.com/demo/shop",
+            wip_limits={"in_progress": 3},
+        )
+        actor = Actor.system("demo loader")
+        agent = Agent.objects.get(name="demo-agent")
+        now = timezone.now()
+        for title, state, priority in DEMO_TASKS:
+            task = task_create(
+                project=project,
+                title=title,
+                priority=priority,
+                actor=actor,
+                description=f"Demo task: {title.lower()}.",
+            )
+            if state != TaskState.BACKLOG:
+                # The demo jumps straight to each column; a real task gets there step by step.
+                Task.objects.filter(pk=task.pk).update(
+                    state=state,
+                    state_changed_at=now - timedelta(hours=len(title) % 7),
+                    assigned_agent=agent if state != TaskState.CANCELLED else None,
+                    lease_expires_at=now + timedelta(days=3650)
+                    if state in (TaskState.IN_PROGRESS, TaskState.NEEDS_INPUT)
+                    else None,
+                )
+                record_event(
+                    task=task,
+                    kind="status_changed",
+                    actor=actor,
+                    from_state="backlog",
+                    to_state=state,
+                    message="Loaded by the demo.",
+                )
+            if state == TaskState.NEEDS_INPUT:
+                TaskQuestion.objects.create(
+                    task=task,
+                    agent=agent,
+                    question="Retry forever, or give up after 5 attempts?",
+                    options=["forever", "5 attempts"],
+                )
+        parent = Task.objects.get(project=project, title="Add a health endpoint")
+        dependency = Task.objects.get(project=project, title="Paginate the orders API")
+        parent.depends_on.add(dependency)
+        return True

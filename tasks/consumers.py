@@ -1,0 +1,49 @@
+"""The board's WebSocket: one Channels group per project (SPEC §8).
+
+The consumer only authenticates, joins the project's group and forwards what the services
+broadcast after commit. It never writes; the browser acts through the board's HTTP views.
+"""
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from aiworker.live import project_group
+from tasks.board_selectors import project_for_board
+
+# Close codes in the application range (4000–4999), so the browser can tell why.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNKNOWN_PROJECT = 4404
+
+
+class BoardConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            # Closing before accept() rejects the handshake: the browser gets HTTP 403.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        project = await database_sync_to_async(project_for_board)(slug=slug)
+        if project is None:
+            await self.close(code=CLOSE_UNKNOWN_PROJECT)
+            return
+        self.group = project_group(project.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"event": "board.hello", "data": {"project": project.pk}})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The board sends nothing but keep-alive pings; anything else is ignored.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"event": "board.pong", "data": {}})
+
+    async def board_event(self, message: dict[str, Any]) -> None:
+        await self.send_json({"event": message["event"], "data": message["data"]})

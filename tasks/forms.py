@@ -1,0 +1,36 @@
+"""Board forms: shape checks only. The services validate the content and may still refuse."""
+
+from django import forms
+from django.conf import settings
+
+from tasks.models import Priority
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(max_length=settings.TASK_TITLE_MAX)
+    description = forms.CharField(
+        required=False,
+        max_length=settings.TEXT_FIELD_MAX,
+        widget=forms.Textarea(attrs={"rows": 8}),
+    )
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.MEDIUM)
+
+
+class AnswerForm(forms.Form):
+    answer = forms.CharField(
+        max_length=settings.TEXT_FIELD_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class FeedbackForm(forms.Form):
+    feedback = forms.CharField(
+        max_length=settings.TEXT_FIELD_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What to change. The agent reads it with get_feedback.",
+    )
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        required=False, max_length=settings.TEXT_FIELD_MAX, widget=forms.TextInput()
+    )

@@ -1,0 +1,380 @@
+"""The board's pages and the small JSON endpoints its JavaScript calls.
+
+Views stay thin: they parse, call a service or a selector, and turn a domain error into the
+answer of this surface (a message on the page, or JSON with `detail` for fetch calls).
+"""
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aiworker import errors
+from aiworker.actors import Actor
+from aiworker.api import domain_error_response
+from projects.models import Project
+from tasks import board_selectors as selectors
+from tasks import services
+from tasks.board_render import CardRenderer
+from tasks.forms import AnswerForm, FeedbackForm, NoteForm, TaskForm
+from tasks.models import Priority, Task
+from tasks.states import TaskState, allowed_targets
+
+S = TaskState
+MAX_JSON_BODY = 100_000  # a 20,000-character note fits
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _project(slug: str) -> Project:
+    project = selectors.project_for_board(slug=slug)
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def _error_json(exc: errors.DomainError) -> JsonResponse:
+    answer = domain_error_response(exc)
+    return JsonResponse(answer.data, status=answer.status_code)
+
+
+def _move_targets(user: Any) -> dict[str, list[tuple[str, str]]]:
+    """Per state, the columns this user may move a card to (the service checks again)."""
+    may: dict[str, list[tuple[str, str]]] = {}
+    for state in S:
+        targets = []
+        for target in S:
+            if target.value not in allowed_targets(state):
+                continue
+            perm = services.TRANSITION_PERMISSIONS.get((state.value, target.value))
+            if perm and not user.has_perm(perm):
+                continue
+            targets.append((target.value, target.label))
+        may[state.value] = targets
+    return may
+
+
+def _renderer(project: Project, user: Any) -> CardRenderer:
+    return CardRenderer(project_slug=project.slug, move_targets=_move_targets(user))
+
+
+def _columns(project: Project, user: Any) -> list[dict[str, Any]]:
+    """Every column with its exact count and its first page of cards as HTML."""
+    renderer = _renderer(project, user)
+    by_state: dict[str, list[selectors.Card]] = {state: [] for state, _ in selectors.COLUMNS}
+    for card in selectors.board_first_pages(project_id=project.pk):
+        by_state[card.state].append(card)
+    counts = selectors.column_counts(project_id=project.pk)
+    columns = []
+    for state, label in selectors.COLUMNS:
+        limit = project.wip_limit(state)
+        count = counts[state]
+        shown = len(by_state[state])
+        columns.append(
+            {
+                "state": state,
+                "label": label,
+                "html": mark_safe(renderer.cards(by_state[state])),  # the renderer escapes
+                "shown": shown,
+                "hidden_count": count - shown,
+                "count": count,
+                "limit": limit,
+                "over": limit is not None and count > limit,
+            }
+        )
+    return columns
+
+
+def _card_payload(request: HttpRequest, project: Project, task_id: int) -> dict[str, Any]:
+    card = selectors.board_card(project_id=project.pk, task_id=task_id)
+    release = selectors.latest_staging_release(project_id=project.pk)
+    payload: dict[str, Any] = {
+        "id": task_id,
+        "counts": selectors.column_counts(project_id=project.pk),
+        "staging_release": release.pk if release else None,
+    }
+    if card is None:
+        return {**payload, "state": None, "html": ""}
+    html = _renderer(project, request.user).card(card)
+    return {**payload, "state": card.state, "html": html}
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        # A form post has had its body read by the CSRF check already; answer, do not crash.
+        raise errors.InvalidInput("Send a JSON body with Content-Type: application/json.")
+    if len(request.body) > MAX_JSON_BODY:
+        raise errors.InvalidInput("Request body too large.")
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput("Request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidInput("Request body must be a JSON object.")
+    return body
+
+
+def _task_in(project: Project, task_id: int) -> None:
+    if not Task.objects.filter(pk=task_id, project=project).exists():
+        raise Http404("No such task in this project.")
+
+
+# --- the board --------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def board(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(slug)
+    columns = _columns(project, request.user)
+    context: dict[str, Any] = {
+        "project": project,
+        "columns": columns,
+        "may_merge": request.user.has_perm("tasks.approve_task"),
+        "may_promote": request.user.has_perm("deployments.promote_release"),
+    }
+    if request.GET.get("fragment") == "columns":
+        # What a board that reconnects fetches to resynchronise.
+        return render(request, "board/_columns.html", context)
+    release = selectors.latest_staging_release(project_id=project.pk)
+    context.update(
+        {
+            "staging_release": release,
+            "agents": selectors.board_agent_names(project_id=project.pk),
+            "priorities": Priority.choices,
+        }
+    )
+    return render(request, "board/board.html", context)
+
+
+@login_required
+@require_GET
+def column_more(request: HttpRequest, slug: str, state: str) -> HttpResponse:
+    """The next page of a column's cards as HTML ("show more"), in claim order."""
+    project = _project(slug)
+    if state not in TaskState.values:
+        return HttpResponse("Unknown column.", status=404, content_type="text/plain")
+    try:
+        offset = int(request.GET.get("offset", "0"))
+    except ValueError:
+        offset = -1
+    if not 0 <= offset <= 10**7:
+        return HttpResponse(
+            "offset must be a whole number from 0.", status=400, content_type="text/plain"
+        )
+    cards = selectors.board_column_page(
+        project_id=project.pk, state=state, offset=offset, limit=selectors.PAGE_SIZE
+    )
+    return HttpResponse(_renderer(project, request.user).cards(cards))
+
+
+@login_required
+@require_GET
+def card(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
+    project = _project(slug)
+    return JsonResponse(_card_payload(request, project, task_id))
+
+
+@login_required
+@require_POST
+def move(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
+    project = _project(slug)
+    try:
+        body = _json_body(request)
+        _task_in(project, task_id)
+        services.task_transition(
+            task_id=task_id,
+            to_state=body.get("to_state"),  # type: ignore[arg-type]
+            actor=Actor.of_user(request.user),
+            note=body.get("note", ""),
+        )
+    except Http404:
+        return JsonResponse({"detail": f"Task {task_id} is not on this board."}, status=404)
+    except errors.DomainError as exc:
+        answer = domain_error_response(exc)
+        # The current card comes back too, so the board can snap it back where it belongs.
+        data = {**answer.data, "card": _card_payload(request, project, task_id)}
+        return JsonResponse(data, status=answer.status_code)
+    return JsonResponse(_card_payload(request, project, task_id))
+
+
+# --- a task -----------------------------------------------------------------------------------
+
+
+def _actions(task: Task, user: Any) -> dict[str, bool]:
+    targets = allowed_targets(task.state)
+    return {
+        "approve": task.state == S.READY_TO_TEST and user.has_perm("tasks.approve_task"),
+        # The service lets any signed-in person send work back with feedback.
+        "request_changes": task.state == S.READY_TO_TEST,
+        "cancel": S.CANCELLED in targets,
+        "reopen": task.state == S.CANCELLED,
+    }
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
+    project = _project(slug)
+    task = selectors.task_detail(project_id=project.pk, task_id=task_id)
+    if task is None:
+        raise Http404("No such task in this project.")
+    questions = list(task.questions.all())
+    context = {
+        "project": project,
+        "task": task,
+        "events": selectors.task_timeline(task_id=task.pk),
+        "open_questions": [q for q in questions if q.is_open],
+        "answered_questions": [q for q in questions if not q.is_open],
+        "feedback": list(task.feedback.all()),
+        "actions": _actions(task, request.user),
+        "answer_form": AnswerForm(),
+        "feedback_form": FeedbackForm(),
+        "note_form": NoteForm(),
+        "spec": [
+            (label, getattr(task, f"spec_{name}"))
+            for name, label in [
+                ("goals", "Goals"),
+                ("context", "Context"),
+                ("architecture", "Architecture"),
+                ("edge_cases", "Edge cases"),
+                ("acceptance_criteria", "Acceptance criteria"),
+                ("complexity", "Complexity"),
+            ]
+            if getattr(task, f"spec_{name}")
+        ],
+    }
+    return render(request, "board/task_detail.html", context)
+
+
+def _detail_url(project: Project, task_id: int) -> str:
+    return reverse("board-task", args=[project.slug, task_id])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_create(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(slug)
+    form = TaskForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = services.task_create(
+                project=project, actor=Actor.of_user(request.user), **form.cleaned_data
+            )
+        except errors.InvalidInput as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Task #{task.pk} created in the backlog.")
+            return redirect(_detail_url(project, task.pk))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "board/task_form.html", {"project": project, "form": form}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_edit(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
+    project = _project(slug)
+    task = Task.objects.filter(pk=task_id, project=project).first()
+    if task is None:
+        raise Http404("No such task in this project.")
+    initial = {"title": task.title, "description": task.description, "priority": task.priority}
+    form = TaskForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.task_update(
+                task_id=task.pk, actor=Actor.of_user(request.user), **form.cleaned_data
+            )
+        except errors.DomainError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, "Task saved.")
+            return redirect(_detail_url(project, task.pk))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "board/task_form.html",
+        {"project": project, "form": form, "task": task},
+        status=status,
+    )
+
+
+def _form_errors(form: Any, exc: errors.DomainError) -> None:
+    fields = getattr(exc, "fields", {}) or {}
+    known = [name for name in fields if name in form.fields]
+    for name in known:
+        for message in fields[name]:
+            form.add_error(name, message)
+    if not known:
+        form.add_error(None, exc.message)
+
+
+@login_required
+@require_POST
+def question_answer(
+    request: HttpRequest, slug: str, task_id: int, question_id: int
+) -> HttpResponse:
+    project = _project(slug)
+    _task_in(project, task_id)
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The answer is required (at most 20,000 characters).")
+        return redirect(_detail_url(project, task_id))
+    try:
+        services.question_answer(
+            question_id=question_id,
+            task_id=task_id,
+            actor=Actor.of_user(request.user),
+            answer=form.cleaned_data["answer"],
+        )
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Answer sent to the agent.")
+    return redirect(_detail_url(project, task_id))
+
+
+@login_required
+@require_POST
+def task_action(request: HttpRequest, slug: str, task_id: int, action: str) -> HttpResponse:
+    project = _project(slug)
+    _task_in(project, task_id)
+    actor = Actor.of_user(request.user)
+    try:
+        if action == "approve":
+            note = NoteForm(request.POST)
+            services.task_approve(
+                task_id=task_id, actor=actor, note=note.data.get("note", "")[:20_000]
+            )
+            done = "Approved."
+        elif action == "request-changes":
+            form = FeedbackForm(request.POST)
+            if not form.is_valid():
+                raise errors.InvalidInput("Say what to change: the feedback text is required.")
+            services.task_request_changes(
+                task_id=task_id, actor=actor, feedback=form.cleaned_data["feedback"]
+            )
+            done = "Changes requested; the task is back in progress."
+        elif action == "cancel":
+            services.task_transition(task_id=task_id, to_state=S.CANCELLED, actor=actor)
+            done = "Task cancelled."
+        elif action == "reopen":
+            services.task_transition(
+                task_id=task_id, to_state=S.BACKLOG, actor=actor, expected_from=S.CANCELLED
+            )
+            done = "Task reopened in the backlog."
+        else:
+            raise Http404("Unknown action.")
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect(_detail_url(project, task_id))

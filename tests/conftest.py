@@ -1,0 +1,46 @@
+import os
+
+import pytest
+from django.conf import settings
+
+from tests import factories
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # PBKDF2 with a million rounds is the slowest part of making a user; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not settings.DATABASE_IS_MYSQL:
+        skip = pytest.mark.skip(reason="needs MariaDB: run with DATABASE_URL=mysql://…")
+        for item in items:
+            if "mariadb" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def project(db):
+    return factories.make_project()
+
+
+@pytest.fixture
+def user(db):
+    return factories.make_user()
+
+
+@pytest.fixture
+def approver(db):
+    return factories.make_user(perms=("tasks.approve_task", "deployments.promote_release"))
+
+
+@pytest.fixture
+def agent_and_token(db):
+    return factories.make_agent()
+
+
+@pytest.fixture
+def artifacts_dir() -> str:
+    path = os.path.join(settings.BASE_DIR, "test-artifacts")
+    os.makedirs(path, exist_ok=True)
+    return path

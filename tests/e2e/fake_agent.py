@@ -1,0 +1,33 @@
+"""STAND-IN for the agent CLI (no LLM runs here): edits a file and commits, like `claude -p`.
+
+Called as `python fake_agent.py [--hang MARKER] PROMPT` in the task checkout. It checks that
+the runner configured the platform's MCP server for it, and leaves the prompt beside the
+checkout. With --hang it writes its pid to MARKER and sleeps (a runner killed mid-task).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+args = sys.argv[1:]
+if args[:1] == ["--hang"]:
+    Path(args[1]).write_text(str(os.getpid()))
+    time.sleep(600)
+    sys.exit(1)
+prompt = args[-1]
+config = json.loads(Path(".mcp.json").read_text())["mcpServers"]["aiworker"]
+assert config["url"] == os.environ["AIWORKER_MCP_URL"], config
+assert config["headers"]["Authorization"] == "Bearer ${AIWORKER_AGENT_TOKEN}"
+assert os.environ["AIWORKER_AGENT_TOKEN"].startswith("aiw_")
+task_id = os.environ["AIWORKER_TASK_ID"]
+Path("..", f"prompt-{task_id}.txt").write_text(prompt)
+with open("CHANGES.md", "a") as fh:
+    fh.write(f"- task {task_id}: done by the stand-in agent\n")
+subprocess.run(["git", "add", "CHANGES.md"], check=True)
+subprocess.run(
+    ["git", "commit", "--quiet", "-m", f"Stand-in agent work on task {task_id}"], check=True
+)
+print(f"stand-in agent finished task {task_id}")

@@ -1,0 +1,115 @@
+"""The same server over stdio (a `manage.py mcp_server` subprocess) and mounted at /mcp in the
+ASGI app served by daphne (a subprocess on a free port), both on this run's test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx2
+import pytest
+from django.conf import settings
+from mcp import Client, StdioServerParameters
+
+from tasks.models import Task, TaskEvent
+from tests import factories
+from tests.mcpbridge.conftest import call, free_socket, http_client, run, snapshot, subprocess_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+MANAGE = os.path.join(settings.BASE_DIR, "manage.py")
+DAPHNE = os.path.join(os.path.dirname(sys.executable), "daphne")
+
+
+def _stdio(token: str) -> Client:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[MANAGE, "mcp_server", "--transport", "stdio"],
+        env=subprocess_env(AIWORKER_AGENT_TOKEN=token, LOG_LEVEL="WARNING"),
+        cwd=str(settings.BASE_DIR),
+    )
+    return Client(params, read_timeout_seconds=60)
+
+
+def test_stdio_transport_with_token_from_environment():
+    task = factories.make_task()
+    agent, token = factories.make_agent()
+    other_task = factories.make_task(project=task.project)
+
+    async def scenario():
+        async with _stdio(token) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            claimed = await call(client, "get_next_task")
+            progress = await call(client, "log_progress", task_id=task.pk, message="over stdio")
+            illegal = await call(client, "update_task_status", task_id=task.pk, status="approved")
+            return tools, claimed, progress, illegal
+
+    tools, claimed, progress, illegal = run(scenario())
+    assert {"get_next_task", "check_response", "create_subtasks"} <= tools
+    assert len(tools) == 18
+    assert claimed[1]["task"]["id"] == task.pk
+    assert not progress[0]
+    assert illegal[0] and "Allowed from 'in_progress'" in illegal[1]
+    assert TaskEvent.objects.filter(task=task, kind="progress", actor_agent=agent).count() == 1
+
+    before = snapshot()
+
+    async def forged():
+        async with _stdio("aiw_forged") as client:
+            return await call(client, "get_next_task"), await call(client, "get_context")
+
+    answers = run(forged())
+    for error, text in answers:
+        assert error and "Unknown agent token" in text
+    assert snapshot() == before
+    assert Task.objects.get(pk=other_task.pk).state == "backlog"
+
+
+def test_mounted_at_mcp_under_daphne():
+    """STACK.md: daphne sends no lifespan events; the mount must start its manager itself."""
+    task = factories.make_task()
+    _, token = factories.make_agent()
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [DAPHNE, "--fd", str(sock.fileno()), "aiworker.asgi:application"],
+        cwd=str(settings.BASE_DIR),
+        env=subprocess_env(LOG_LEVEL="WARNING"),
+        pass_fds=[sock.fileno()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    sock.close()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:  # daphne is up when Django answers (any status)
+            try:
+                httpx2.get(f"{base}/admin/login/", timeout=2)
+                break
+            except httpx2.TransportError:
+                assert process.poll() is None, (
+                    process.stderr.read().decode() if process.stderr else ""
+                )
+                assert time.monotonic() < deadline, "daphne did not start"
+                time.sleep(0.2)
+
+        async def scenario():
+            async with http_client(f"{base}/mcp", token) as client:
+                first = await call(client, "get_next_task")
+                second = await call(client, "get_context")
+                return first, second
+
+        first, second = run(scenario())
+        assert not first[0] and first[1]["task"]["id"] == task.pk
+        assert not second[0] and second[1]["task"]["state"] == "in_progress"
+        unauthenticated = httpx2.post(f"{base}/mcp", json={}, timeout=10)
+        assert unauthenticated.status_code == 401
+        assert httpx2.get(f"{base}/admin/login/", timeout=10).status_code == 200  # Django still
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

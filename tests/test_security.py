@@ -1,0 +1,63 @@
+"""Production settings pass Django's deploy checks; secrets stay out of logs and the database."""
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+
+from django.conf import settings
+
+from agents.models import Agent
+from aiworker.log_redaction import RedactSecretsFilter, redact
+from tests.factories import make_agent
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    env = {
+        **os.environ,
+        "AIWORKER_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "aiworker.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env["AIWORKER_ENV"] = "production"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_agent_token_is_stored_hashed_only(db):
+    agent, token = make_agent()
+    row = Agent.objects.filter(pk=agent.pk).values().get()
+    assert token not in str(row)
+    assert row["token_hash"] != token and len(row["token_hash"]) == 64
+
+
+def test_log_lines_are_redacted():
+    assert "abc123secret" not in redact("Authorization: Bearer abc123secret")
+    assert "s3cr3t" not in redact("connecting to mysql://root:s3cr3t@db:3306/x")
+    assert "hunter2" not in redact('{"token": "hunter2"}')
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", ("aiw_abcdef",), None)
+    RedactSecretsFilter().filter(record)
+    assert "aiw_abcdef" not in record.getMessage()
