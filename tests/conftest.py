@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from channels.layers import channel_layers
 from django.conf import settings
 
 from tests import factories
@@ -17,6 +18,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "mariadb" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Give each test its own channel-layer object.
+
+    channels_redis binds a layer's receive lock to the event loop that first receives on it.
+    The process-wide daphne of the browser tests keeps consumers receiving from its own loop,
+    so a later test that drives a consumer from another loop would share a layer bound to a
+    foreign loop ("Two event loops are trying to receive() on one channel layer at once!").
+    Consumers already running keep the layer they were built with. The in-memory layer is left
+    alone: its groups live in the object, so a fresh one would cut the live server's consumers
+    off from the test's broadcasts.
+    """
+    if "redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"].lower():
+        yield
+        return
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture
