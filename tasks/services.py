@@ -19,7 +19,7 @@ from django.utils import timezone
 from aiworker import errors, live
 from aiworker.actors import Actor
 from projects.models import Project
-from tasks import effects, rules
+from tasks import claim_queries, effects, rules
 from tasks.models import Priority, Task, TaskEvent, TaskFeedback, TaskQuestion
 from tasks.states import ACTIVE_STATES, AGENT_TRANSITIONS, TaskState, allowed_targets, is_allowed
 
@@ -309,10 +309,9 @@ def _claim_once(*, agent: Any, project: Project | None) -> Task | None:
             f"Agent {agent.name} may only work on project '{agent.project.slug}'."
         )
     scope = Task.objects.all()
-    if project is not None:
-        scope = scope.filter(project=project)
-    elif agent.project_id:
-        scope = scope.filter(project_id=agent.project_id)
+    scope_project_id = project.pk if project is not None else agent.project_id
+    if scope_project_id is not None:
+        scope = scope.filter(project_id=scope_project_id)
 
     # Find the agent's own task without locking, then lock that one row: a locking read here
     # may scan rows other claimers hold (deadlocks), and on MariaDB a join in a locking read
@@ -335,9 +334,11 @@ def _claim_once(*, agent: Any, project: Project | None) -> Task | None:
         own.save(update_fields=["lease_expires_at"])
         return own
 
-    excluded_projects: set[int] = set()
+    excluded_projects: list[int] = []
     while True:
-        task = _lock_first_claimable(scope.exclude(project_id__in=excluded_projects))
+        task = _lock_first_claimable(
+            project_id=scope_project_id, excluded_projects=excluded_projects
+        )
         if task is None:
             return None
         if project is not None and task.project_id == project.pk:
@@ -348,7 +349,7 @@ def _claim_once(*, agent: Any, project: Project | None) -> Task | None:
             if not rules.wip_allows(
                 project_id=task.project_id, wip_limit=limit, state=S.IN_PROGRESS
             ):
-                excluded_projects.add(task.project_id)
+                excluded_projects.append(task.project_id)
                 continue
         task.assigned_agent = agent
         task.attempt_count += 1
@@ -365,9 +366,9 @@ def _claim_once(*, agent: Any, project: Project | None) -> Task | None:
         )
 
 
-def _lock_first_claimable(scope: Any) -> Task | None:
-    """Lock and return the first claimable task of `scope` in claim order that no one else is
-    claiming, or None.
+def _lock_first_claimable(*, project_id: int | None, excluded_projects: list[int]) -> Task | None:
+    """Lock and return the first claimable task in claim order (of `project_id`, or of any
+    project but `excluded_projects`) that no one else is claiming, or None.
 
     One locking `SELECT … ORDER BY … LIMIT 1 FOR UPDATE SKIP LOCKED` cannot do this on MariaDB:
     the claim order has no matching index, so it sorts, and the sort reads (and locks) every
@@ -378,22 +379,19 @@ def _lock_first_claimable(scope: Any) -> Task | None:
     """
     tried: list[int] = []
     while True:
-        ids = list(
-            rules.claimable(scope.exclude(pk__in=tried)).values_list("pk", flat=True)[:CLAIM_BATCH]
+        ids = claim_queries.claimable_ids(
+            project_id=project_id,
+            exclude_ids=tried,
+            exclude_project_ids=excluded_projects,
+            limit=CLAIM_BATCH,
         )
         if not ids:
             return None
         for pk in ids:
-            # No select_related: SKIP LOCKED would skip the shared project row another claimer
-            # holds and answer "nothing to claim" while tasks are waiting.
-            task = (
-                Task.objects.select_for_update(skip_locked=True)
-                .filter(pk=pk, state=S.BACKLOG)
-                .first()
-            )
+            task = claim_queries.lock_backlog_task(pk)
             # Dependencies may have changed between the read and the lock (they are set under
             # this row's lock), so the rules are checked again on the locked row.
-            if task is not None and rules.claimable(Task.objects.filter(pk=pk)).exists():
+            if task is not None and claim_queries.is_ready(pk):
                 return task
         # The whole batch was taken or is being taken: look further down the queue.
         tried.extend(ids)

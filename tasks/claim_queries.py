@@ -1,0 +1,95 @@
+"""The claim's hot statements, written once as SQL (used by tasks.services.task_claim_next).
+
+`rules.claimable` is the readable definition of a claimable task and stays the one used
+everywhere else. Building it costs about a millisecond of CPU per query (the ORM compiles its
+two `Exists` subqueries on every call), and under contention a claim runs it several times:
+that was most of the MCP server's CPU per claim (docs/PERFORMANCE.md). These statements hold
+the same conditions; tests/tasks/test_claim_queries.py checks them against `rules.claimable`.
+"""
+
+from functools import cache
+
+from django.db import connection
+
+from tasks.models import Task
+from tasks.states import DEPENDENCY_MET_STATES, TaskState
+
+_MET = tuple(DEPENDENCY_MET_STATES)
+_SUBTASK_DONE = (*DEPENDENCY_MET_STATES, TaskState.CANCELLED)
+
+
+def _placeholders(values: tuple | list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+@cache
+def statements(vendor: str) -> dict[str, str]:
+    """SQL per database vendor: identifier quoting and FOR UPDATE differ."""
+    q = connection.ops.quote_name
+    task = q(Task._meta.db_table)
+    through = q(Task.depends_on.through._meta.db_table)
+    # c: the candidate. Same conditions as rules.unmet_dependencies_q / unfinished_subtasks_q.
+    ready = (
+        f"NOT EXISTS (SELECT 1 FROM {through} d JOIN {task} dep ON dep.id = d.to_task_id"
+        f" WHERE d.from_task_id = c.id AND dep.state NOT IN ({_placeholders(_MET)}))"
+        f" AND NOT EXISTS (SELECT 1 FROM {task} sub"
+        f" WHERE sub.parent_id = c.id AND sub.state NOT IN ({_placeholders(_SUBTASK_DONE)}))"
+    )
+    lock = ""
+    if connection.features.has_select_for_update_skip_locked:
+        lock = " " + connection.ops.for_update_sql(skip_locked=True)
+    # SQLite has no row locks: its writers are serialised by the database lock instead.
+    columns = ", ".join(f"c.{q(f.column)}" for f in Task._meta.concrete_fields)
+    return {
+        "candidates": f"SELECT c.id FROM {task} c WHERE c.state = %s AND {ready}",
+        "order": f" ORDER BY c.priority DESC, c.{q('position')}, c.created_at, c.id LIMIT %s",
+        "lock": f"SELECT {columns} FROM {task} c WHERE c.id = %s AND c.state = %s{lock}",
+        "ready": f"SELECT 1 FROM {task} c WHERE c.id = %s AND {ready}",
+    }
+
+
+def _ready_params() -> list[str]:
+    return [*_MET, *_SUBTASK_DONE]
+
+
+def claimable_ids(
+    *,
+    project_id: int | None,
+    exclude_ids: list[int],
+    exclude_project_ids: list[int],
+    limit: int,
+) -> list[int]:
+    """The first `limit` claimable task ids in claim order, read without locks."""
+    sql = statements(connection.vendor)
+    query = sql["candidates"]
+    params: list = [TaskState.BACKLOG, *_ready_params()]
+    if project_id is not None:
+        query += " AND c.project_id = %s"
+        params.append(project_id)
+    if exclude_ids:
+        query += f" AND c.id NOT IN ({_placeholders(exclude_ids)})"
+        params += exclude_ids
+    if exclude_project_ids:
+        query += f" AND c.project_id NOT IN ({_placeholders(exclude_project_ids)})"
+        params += exclude_project_ids
+    with connection.cursor() as cursor:
+        cursor.execute(query + sql["order"], [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def lock_backlog_task(task_id: int) -> Task | None:
+    """Lock the task's row if it is still in the backlog and no one else holds it (SKIP LOCKED).
+
+    Only that one row is locked: no join, so the project row stays free for other claimers.
+    """
+    found = list(
+        Task.objects.raw(statements(connection.vendor)["lock"], [task_id, TaskState.BACKLOG])
+    )
+    return found[0] if found else None
+
+
+def is_ready(task_id: int) -> bool:
+    """Whether the task's dependencies and subtasks are all done (a plain, non-locking read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(statements(connection.vendor)["ready"], [task_id, *_ready_params()])
+        return cursor.fetchone() is not None
