@@ -233,6 +233,7 @@ AGENT_POD_TEMPLATE = env("AGENT_POD_TEMPLATE", default=str(BASE_DIR / "k8s/agent
 AGENT_AUTOSCALE = env.bool("AGENT_AUTOSCALE", default=True)
 
 MCP_PORT = env.int("MCP_PORT", default=3100)
+MCP_WORKERS = env.int("MCP_WORKERS", default=1)  # HTTP worker processes of `mcp_server`
 MCP_MOUNT_IN_ASGI = env.bool("MCP_MOUNT_IN_ASGI", default=True)
 
 # Longest text a surface accepts for a task's title and free-text fields.

@@ -1,6 +1,7 @@
 """The same server over stdio (a `manage.py mcp_server` subprocess) and mounted at /mcp in the
 ASGI app served by daphne (a subprocess on a free port), both on this run's test database."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -113,3 +114,65 @@ def test_mounted_at_mcp_under_daphne():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_standalone_http_server_with_two_worker_processes():
+    """`mcp_server --transport http --workers 2`: uvicorn worker processes share the port and
+    each serves any agent's call (the server is stateless); every claim is a different task."""
+    tasks = [factories.make_task() for _ in range(4)]
+    tokens = [factories.make_agent()[1] for _ in range(4)]
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()  # uvicorn's supervisor binds the port itself and hands it to its workers
+    command = [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2"],
+        cwd=str(settings.BASE_DIR),
+        env=subprocess_env(LOG_LEVEL="WARNING"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # up when it refuses a call without a token
+            try:
+                if httpx2.post(url, json={}, timeout=2).status_code == 401:
+                    break
+            except httpx2.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline, "mcp_server did not start"
+            time.sleep(0.2)
+
+        async def claim(token: str) -> tuple[bool, object]:
+            async with http_client(url, token) as client:  # a connection of its own
+                return await call(client, "get_next_task")
+
+        async def scenario():
+            return await asyncio.gather(*(claim(t) for t in tokens))
+
+        answers = run(scenario())
+        assert all(not error for error, _ in answers), answers
+        claimed = sorted(answer["task"]["id"] for _, answer in answers)
+        assert claimed == sorted(t.pk for t in tasks)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_workers_must_be_positive():
+    result = subprocess.run(
+        [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--workers", "0"],
+        cwd=str(settings.BASE_DIR),
+        env=subprocess_env(LOG_LEVEL="WARNING"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--workers must be at least 1" in result.stderr

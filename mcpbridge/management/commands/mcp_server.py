@@ -18,16 +18,35 @@ class Command(BaseCommand):
         parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=settings.MCP_PORT)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.MCP_WORKERS,
+            help="HTTP worker processes (the server is stateless, so any worker serves any call).",
+        )
 
-    def handle(self, *args: Any, transport: str, host: str, port: int, **options: Any) -> None:
-        server = build_server()
+    def handle(
+        self, *args: Any, transport: str, host: str, port: int, workers: int, **options: Any
+    ) -> None:
         if transport == "stdio":
             if not os.environ.get(TOKEN_ENV):
                 raise CommandError(f"Set {TOKEN_ENV} to the agent's token for stdio.")
-            server.run("stdio")  # stdout is the protocol: print nothing
+            build_server().run("stdio")  # stdout is the protocol: print nothing
             return
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
         import uvicorn
 
-        self.stderr.write(f"MCP server on http://{host}:{port}/mcp")
-        config = uvicorn.Config(http_app(server), host=host, port=port, log_level="warning")
+        self.stderr.write(f"MCP server on http://{host}:{port}/mcp ({workers} worker(s))")
+        if workers > 1:
+            # One process holds one core (the GIL); each worker is a whole server of its own.
+            uvicorn.run(
+                "mcpbridge.asgi_http:application",
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+            )
+            return
+        config = uvicorn.Config(http_app(build_server()), host=host, port=port, log_level="warning")
         anyio.run(uvicorn.Server(config).serve)
