@@ -3,10 +3,14 @@
 The MCP server is `manage.py mcp_server --transport http` in a subprocess, on a throwaway test
 database. Every MCP call is a real claim by a fresh agent: each client rotates through agent
 tokens (the server is stateless, so a call's bearer token decides who it is), because an agent
-that holds a task gets that task back instead of a new one. Raw SQL is the claim alone, in
-the service's way (candidates read in claim order, one row locked by primary key with SKIP
-LOCKED), then UPDATE and COMMIT, one connection per worker. Every worker runs until nothing is
-left, so every claim of the run is timed.
+that holds a task gets that task back instead of a new one.
+
+The limit is the same claim as raw SQL with mysqlclient, one connection per worker and fresh
+agents too: statement for statement what one get_next_task runs (authenticate, heartbeat,
+project, the claim transaction with SKIP LOCKED, the context read), so the ratio is the cost of
+everything that is not the database — MCP, HTTP, Django, the live broadcast. The bench counts
+the statements of both and prints them. Every worker runs until nothing is left, so every claim
+of the run is timed.
 """
 
 import asyncio
@@ -17,14 +21,19 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
+from tasks import claim_queries
 from tests.bench.table import Row, ratio
 
 CLAIMS = 240
 AGENT_COUNTS = (1, 8, 32)
+# One MCP worker process per core of the bench machine (`mcp_server --workers`): one process
+# is held to one core by the GIL, and the bench's clients and MariaDB share the same cores.
+SERVER_WORKERS = int(os.environ.get("BENCH_MCP_WORKERS", os.cpu_count() or 1))
 MANAGE = os.path.join(settings.BASE_DIR, "manage.py")
 
 
@@ -44,73 +53,169 @@ def _make_tasks(count: int) -> int:
     return project.pk
 
 
-def _raw_sql(workers: int) -> tuple[float, list[float]]:
+def _raw_claim(cur: Any, token_hash: str, project_slug: str) -> int | None:
+    """One get_next_task as plain SQL: the statements the MCP path runs, in its order, for a
+    fresh agent (the bench's case): authenticate, heartbeat, the project, then the claim
+    transaction (own task, candidates, lock, readiness, task, agent, event) and the context
+    read (questions, feedback). The claim's own statements are the service's SQL itself."""
+    sql = claim_queries.statements("mysql")
+    ready = [*claim_queries._MET, *claim_queries._SUBTASK_DONE]
+    active = ("in_progress", "needs_input")
+    cur.execute(
+        "SELECT a.id, a.name, a.project_id, a.revoked_at, p.id FROM agents_agent a "
+        "LEFT JOIN projects_project p ON p.id = a.project_id WHERE a.token_hash = %s",
+        (token_hash,),
+    )
+    agent_id, agent_name, *_ = cur.fetchone()
+    cur.execute("UPDATE agents_agent SET last_heartbeat_at = NOW(6) WHERE id = %s", (agent_id,))
+    cur.execute(
+        "SELECT id FROM tasks_task WHERE assigned_agent_id = %s AND state IN (%s, %s)",
+        (agent_id, *active),
+    )
+    cur.connection.commit()
+    cur.execute("SELECT * FROM projects_project WHERE slug = %s LIMIT 1", (project_slug,))
+    project_id = cur.fetchone()[0]
+    cur.execute(
+        "SELECT id FROM tasks_task WHERE project_id = %s AND assigned_agent_id = %s "
+        "AND state IN (%s, %s) ORDER BY id LIMIT 1",
+        (project_id, agent_id, *active),
+    )
+    tried: list[int] = []
+    while True:
+        query = sql["candidates"] + " AND c.project_id = %s"
+        params: list[Any] = ["backlog", *ready, project_id]
+        if tried:
+            query += f" AND c.id NOT IN ({', '.join(['%s'] * len(tried))})"
+            params += tried
+        cur.execute(query + sql["order"], [*params, 8])
+        ids = [row[0] for row in cur.fetchall()]
+        if not ids:
+            cur.connection.rollback()
+            return None
+        for pk in ids:
+            cur.execute(sql["lock"], (pk, "backlog"))
+            if cur.fetchone() is None:
+                continue
+            cur.execute(sql["ready"], [pk, *ready])
+            if cur.fetchone() is None:
+                continue
+            cur.execute(
+                "UPDATE tasks_task SET state = 'in_progress', state_changed_at = NOW(6), "
+                "updated_at = NOW(6), assigned_agent_id = %s, attempt_count = attempt_count + 1, "
+                "lease_expires_at = NOW(6) + INTERVAL 10 MINUTE WHERE id = %s",
+                (agent_id, pk),
+            )
+            cur.execute(
+                "UPDATE agents_agent SET current_task_id = %s, status = 'busy' WHERE id = %s "
+                "AND (current_task_id IS NULL OR current_task_id = %s)",
+                (pk, agent_id, pk),
+            )
+            cur.execute(
+                "INSERT INTO tasks_taskevent (task_id, kind, from_state, to_state, actor_kind, "
+                "actor_agent_id, message, payload, created_at) VALUES (%s, 'status_changed', "
+                "'backlog', 'in_progress', 'agent', %s, %s, %s, NOW(6))",
+                (pk, agent_id, f"Claimed by {agent_name} (attempt 1)", '{"attempt": 1}'),
+            )
+            cur.connection.commit()
+            cur.execute(
+                "SELECT q.*, u.* FROM tasks_taskquestion q LEFT JOIN auth_user u "
+                "ON u.id = q.answered_by_id WHERE q.task_id = %s ORDER BY q.asked_at, q.id",
+                (pk,),
+            )
+            cur.fetchall()
+            cur.execute(
+                "SELECT * FROM tasks_taskfeedback WHERE task_id = %s AND seen_at IS NULL "
+                "ORDER BY created_at, id",
+                (pk,),
+            )
+            cur.fetchall()
+            return pk
+        tried += ids
+
+
+class _CountingCursor:
+    """A mysqlclient cursor that counts the statements it runs (BEGIN/COMMIT are not)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor, self.connection, self.count = cursor, cursor.connection, 0
+
+    def execute(self, query: str, params: Any = None) -> Any:
+        self.count += 1
+        return self.cursor.execute(query, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+
+def _statement_counts(project_slug: str, tokens: list[str]) -> tuple[int, int]:
+    """(statements of one claim through the MCP tool's code path, of one raw SQL claim)."""
+    import MySQLdb
+    from django.test.utils import CaptureQueriesContext
+
+    from agents.services import agent_authenticate, hash_token
+    from mcpbridge.auth import _authenticated_call
+    from mcpbridge.tools import _next_task
+
+    with CaptureQueriesContext(connection) as queries:
+        verified = agent_authenticate(tokens[0])  # the HTTP token check, then the tool
+        _authenticated_call(tokens[0], _next_task, {"project": project_slug}, verified)
+    ours = [q for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    s = connection.settings_dict
+    db = MySQLdb.connect(
+        host=s["HOST"] or "127.0.0.1", port=int(s["PORT"] or 3306), user=s["USER"],
+        password=s["PASSWORD"], database=s["NAME"], charset="utf8mb4",
+    )  # fmt: skip
+    db.autocommit(False)
+    cur = _CountingCursor(db.cursor())
+    assert _raw_claim(cur, hash_token(tokens[1]), project_slug) is not None
+    db.close()
+    return len(ours), cur.count
+
+
+def _raw_sql(workers: int, project_slug: str, tokens: list[str]) -> tuple[float, list[float]]:
     import MySQLdb
 
-    project_id = _make_tasks(CLAIMS)
+    from agents.services import hash_token
+
     s = connection.settings_dict
     latencies: list[float] = []
     lock = threading.Lock()
+    queues = [[hash_token(t) for t in tokens[i::workers]] for i in range(workers)]
+    go = threading.Barrier(workers + 1)
 
-    def worker() -> None:
+    def worker(queue: list[str]) -> None:
         db = MySQLdb.connect(
             host=s["HOST"] or "127.0.0.1",
             port=int(s["PORT"] or 3306),
             user=s["USER"],
             password=s["PASSWORD"],
             database=s["NAME"],
+            charset="utf8mb4",
         )
         db.autocommit(False)
         cur = db.cursor()
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        while True:
+        go.wait()
+        for token_hash in queue:
             started = time.perf_counter()
             try:
-                # The service's claim (tasks.services._lock_first_claimable): candidates in
-                # claim order without locks, then one row locked by primary key. A single
-                # ORDER BY … LIMIT 1 FOR UPDATE SKIP LOCKED sorts and locks every backlog row,
-                # so the other workers would find nothing and stop.
-                cur.execute(
-                    "SELECT id FROM tasks_task WHERE project_id=%s AND state='backlog' "
-                    "ORDER BY priority DESC, position, created_at, id LIMIT 8",
-                    (project_id,),
-                )
-                candidates = cur.fetchall()
-                if not candidates:
-                    db.rollback()
-                    break
-                row = None
-                for (candidate,) in candidates:
-                    cur.execute(
-                        "SELECT id FROM tasks_task WHERE id=%s AND state='backlog' "
-                        "FOR UPDATE SKIP LOCKED",
-                        (candidate,),
-                    )
-                    row = cur.fetchone()
-                    if row is not None:
-                        break
-                if row is None:
-                    db.rollback()
-                    continue
-                cur.execute(
-                    "UPDATE tasks_task SET state='in_progress', attempt_count=attempt_count+1, "
-                    "lease_expires_at=NOW() + INTERVAL 10 MINUTE WHERE id=%s",
-                    row,
-                )
-                db.commit()
+                claimed = _raw_claim(cur, token_hash, project_slug)
             except MySQLdb.OperationalError as exc:
                 db.rollback()
-                if exc.args[0] == 1213:
+                if exc.args[0] == 1213:  # a deadlock: the service retries too
                     continue
                 raise
+            if claimed is None:
+                break
             with lock:
                 latencies.append(time.perf_counter() - started)
         db.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(q,)) for q in queues]
     for t in threads:
         t.start()
+    go.wait()
+    started = time.perf_counter()
     for t in threads:
         t.join()
     return len(latencies) / (time.perf_counter() - started), latencies
@@ -178,8 +283,9 @@ def _start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     import httpx2
 
     port = _free_port()
+    command = [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--port", str(port)],
+        [*command, "--workers", str(SERVER_WORKERS)],
         env=env,
         cwd=str(settings.BASE_DIR),
         stdout=subprocess.DEVNULL,
@@ -212,14 +318,26 @@ def run() -> list[Row]:
         "DATABASE_URL": f"mysql://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 3306}/"
         f"{test_name}",
         "LOG_LEVEL": "WARNING",
+        "DEBUG": "false",  # as deployed: no per-query SQL log
     }
     if s["PASSWORD"]:
         env["DATABASE_URL"] = env["DATABASE_URL"].replace("@", f":{s['PASSWORD']}@", 1)
     process, url = _start_server(env)
     rows: list[Row] = []
     try:
+        ours, raw = _statement_counts(Project.objects.get(pk=_make_tasks(2)).slug, _agents(2))
+        rows.append(
+            Row(
+                "SQL statements in one claim (BEGIN/COMMIT not counted)",
+                f"{ours} through the MCP tool's code",
+                f"{raw} raw SQL",
+                ratio(ours, raw),
+                "the same claim: " + ("yes" if ours == raw else "NO, counts differ"),
+            )
+        )
         for workers in AGENT_COUNTS:
-            raw_rate, raw_lat = _raw_sql(workers)
+            project = Project.objects.get(pk=_make_tasks(CLAIMS))
+            raw_rate, raw_lat = _raw_sql(workers, project.slug, _agents(CLAIMS + workers))
             project = Project.objects.get(pk=_make_tasks(CLAIMS))
             tokens = _agents(CLAIMS + workers)
             rate, lat = asyncio.run(_mcp(url, workers, project.slug, tokens))
@@ -227,7 +345,7 @@ def run() -> list[Row]:
             target = ">= 0.40x" + (f": {'met' if met else 'NOT met'}" if workers == 8 else "")
             rows.append(
                 Row(
-                    f"claims/s over MCP HTTP, {workers} agent(s)",
+                    f"claims/s over MCP HTTP ({SERVER_WORKERS} server procs), {workers} agent(s)",
                     f"{rate:.0f}/s",
                     f"{raw_rate:.0f}/s raw SQL",
                     ratio(rate, raw_rate),
