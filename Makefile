@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install contract-deps run test test-mariadb lint format bench migrate demo mcp worker beat lock clean
+.PHONY: install contract-deps schemathesis-deps run test test-mariadb lint format bench migrate demo mcp worker beat lock clean
 
 $(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
@@ -23,6 +23,18 @@ contract-deps: tests/contract/node_modules/.package-lock.json
 tests/contract/node_modules/.package-lock.json: tests/contract/package.json tests/contract/package-lock.json
 	npm ci --prefix tests/contract --no-audit --no-fund
 
+# Schemathesis, the fuzzer of the REST API (tests/schemathesis/), in a virtualenv of its own: it
+# only talks HTTP to a live server, and its pins need not agree with the project's.
+ST_VENV := .venv-schemathesis
+
+schemathesis-deps: $(ST_VENV)/.installed
+
+$(ST_VENV)/.installed: tests/schemathesis/requirements.txt
+	command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	test -x $(ST_VENV)/bin/python || uv venv --quiet --python python3.11 $(ST_VENV)
+	uv pip sync --quiet --require-hashes --python $(ST_VENV)/bin/python tests/schemathesis/requirements.txt
+	touch $@
+
 migrate: install
 	$(MANAGE) migrate --noinput
 
@@ -33,11 +45,11 @@ demo: migrate
 run: demo
 	$(MANAGE) runserver 127.0.0.1:8000
 
-test: install contract-deps
+test: install contract-deps schemathesis-deps
 	$(PY) -m pytest
 
 # The same suite on MariaDB + Redis (what CI's second run does).
-test-mariadb: install contract-deps
+test-mariadb: install contract-deps schemathesis-deps
 	DATABASE_URL=$${DATABASE_URL:-mysql://root@127.0.0.1:3306/aiworker} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest
 

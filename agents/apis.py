@@ -4,7 +4,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -80,7 +79,6 @@ def _require(request: Request, perm: str) -> None:
 
 class AgentListCreateApi(ListAPIView):
     serializer_class = AgentSerializer
-    pagination_class = LimitOffsetPagination
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
     search_fields = ["name", "pod_name"]
     ordering_fields = ["name", "status", "last_heartbeat_at", "created_at"]

@@ -2,11 +2,25 @@
 
 from typing import Any
 
+from django.db.models import BigIntegerField
 from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from aiworker import errors
+
+# The largest id an input accepts: primary keys are 64-bit. SQLite raises OverflowError (a 500)
+# for a bigger number in a query where MariaDB matches nothing, so a bigger id is a 400 instead.
+ID_MAX = BigIntegerField.MAX_BIGINT
+
+
+class Pagination(LimitOffsetPagination):
+    """`limit` has a ceiling: an unbounded one reaches the query as LIMIT and overflows it."""
+
+    default_limit = 100
+    max_limit = 500
+
 
 _STATUS = {
     errors.NotFound: status.HTTP_404_NOT_FOUND,

@@ -7,21 +7,15 @@ from datetime import timedelta
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView, RetrieveAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.actors import Actor
-from aiworker.api import InputSerializer, validated
+from aiworker.api import ID_MAX, InputSerializer, validated
 from deployments import selectors, services
 from deployments.models import Deployment, Environment, Release
-
-
-class Pagination(LimitOffsetPagination):
-    default_limit = 100
-    max_limit = 500
 
 
 class DeploymentOutput(serializers.ModelSerializer):
@@ -69,16 +63,16 @@ class ReleaseOutput(serializers.ModelSerializer):
 
 
 class DeploymentFilterInput(InputSerializer):
-    project = serializers.IntegerField(min_value=1, required=False)
+    project = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False)
     environment = serializers.ChoiceField(choices=Environment.choices, required=False)
     status = serializers.ChoiceField(choices=Deployment.Status.choices, required=False)
-    task = serializers.IntegerField(min_value=1, required=False)
+    task = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False)
     limit = serializers.IntegerField(min_value=0, required=False)
     offset = serializers.IntegerField(min_value=0, required=False)
 
 
 class ReleaseFilterInput(InputSerializer):
-    project = serializers.IntegerField(min_value=1, required=False)
+    project = serializers.IntegerField(min_value=1, max_value=ID_MAX, required=False)
     environment = serializers.ChoiceField(
         choices=[Environment.STAGING, Environment.PRODUCTION], required=False
     )
@@ -107,7 +101,6 @@ def _query(serializer: type[serializers.Serializer], request: Request) -> dict:
 
 class DeploymentListApi(ListAPIView):
     serializer_class = DeploymentOutput
-    pagination_class = Pagination
     filter_backends: list = []
 
     @extend_schema(
@@ -164,7 +157,6 @@ class TaskDeployPreviewApi(APIView):
 
 class ReleaseListApi(ListAPIView):
     serializer_class = ReleaseOutput
-    pagination_class = Pagination
     filter_backends: list = []
 
     @extend_schema(

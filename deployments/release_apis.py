@@ -8,14 +8,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiworker.actors import Actor
-from aiworker.api import ErrorSerializer, validated
+from aiworker.api import ID_MAX, ErrorSerializer, validated
 from deployments import releases
 from deployments.apis import ReleaseOutput
 
 
 class MergeToStagingInput(serializers.Serializer):
     task_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
         allow_empty=False,
         max_length=releases.MAX_TASKS,
     )

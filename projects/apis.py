@@ -8,7 +8,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -123,7 +122,6 @@ def _save(project: Project, data: dict[str, Any]) -> Project:
 
 class ProjectListCreateApi(ListAPIView):
     serializer_class = ProjectSerializer
-    pagination_class = LimitOffsetPagination
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
     search_fields = ["name", "slug", "description"]
     ordering_fields = ["name", "slug", "created_at"]

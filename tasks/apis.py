@@ -13,14 +13,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.actors import Actor
-from aiworker.api import ErrorSerializer, InputSerializer, validated
+from aiworker.api import ID_MAX, ErrorSerializer, InputSerializer, validated
 from tasks import selectors, services
 from tasks.models import Complexity, Priority, Task, TaskEvent, TaskQuestion
 from tasks.states import TaskState
@@ -31,11 +30,6 @@ SPEC_KEYS = ("goals", "context", "architecture", "edge_cases", "acceptance_crite
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer) for code in codes}
-
-
-class Pagination(LimitOffsetPagination):
-    default_limit = 100
-    max_limit = 500
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -203,7 +197,9 @@ class TaskCreateInput(InputSerializer):
         required=False, allow_null=True, min_value=1
     )
     depends_on = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=500
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        max_length=500,
     )
     spec = SpecInput(required=False)
 
@@ -236,7 +232,9 @@ class RequestChangesInput(InputSerializer):
 
 class DependenciesInput(InputSerializer):
     depends_on = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=True, max_length=500
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        allow_empty=True,
+        max_length=500,
     )
 
 
@@ -246,6 +244,9 @@ class DependenciesInput(InputSerializer):
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=ID_MAX, **kwargs)
 
 
 class TaskFilter(django_filters.FilterSet):
@@ -282,7 +283,6 @@ class FilterBackend(DjangoFilterBackend):
 
 class TaskListCreateApi(ListAPIView):
     serializer_class = TaskSerializer
-    pagination_class = Pagination
     filter_backends = [FilterBackend, filters.SearchFilter, filters.OrderingFilter]
     filterset_class = TaskFilter
     search_fields = ["title", "description"]
@@ -428,7 +428,6 @@ class TaskEventsApi(ListAPIView):
     """The task's timeline, oldest first."""
 
     serializer_class = EventSerializer
-    pagination_class = Pagination
     filter_backends: list = []
 
     def get_queryset(self) -> QuerySet[TaskEvent]:

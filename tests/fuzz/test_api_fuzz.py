@@ -2,8 +2,9 @@
 bodies (right keys with wrong types, oversize text, unknown keys, non-objects, broken JSON),
 random ids and query strings. The only assertion: never a 500 (nor an unhandled exception).
 
-Schemathesis was the plan; it pins pytest < 9 and starlette < 1 (which the MCP SDK uses), so
-the same idea is done here with hypothesis alone, driven by the same OpenAPI document.
+Schemathesis fuzzes the same document over HTTP against a live server (tests/schemathesis/, from
+its own virtualenv); this one runs inside the test client, where an unhandled exception is
+raised with its traceback, and adds bodies a schema does not describe (broken JSON, non-objects).
 Fixed seed (derandomize) so CI sees the same cases every run.
 """
 
