@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.db.models import BigIntegerField
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -81,15 +83,29 @@ class InputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def _messages(error: Any, where: str = "") -> list[str]:
+    """DRF's error for one field as flat text: a list field's item errors come as
+    {index: [...]} and a nested object's as {key: [...]}; each message then names its place."""
+    if isinstance(error, dict):
+        return [
+            message
+            for key, inner in error.items()
+            for message in _messages(inner, f"{where}{key}: " if where else f"item {key}: ")
+        ]
+    if isinstance(error, list):
+        return [message for inner in error for message in _messages(inner, where)]
+    return [f"{where}{error}"]
+
+
 def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:
-    """Run an input serializer; its errors become InvalidInput, so every 400 has one shape."""
+    """Run an input serializer; its errors become InvalidInput, so every 400 has one shape:
+    `errors` is {field: [message, …]} (ErrorSerializer), whatever the field's type."""
     serializer = serializer_class(data=data, **kwargs)
     if not serializer.is_valid():
-        fields = dict(serializer.errors)
+        fields = {name: _messages(error) for name, error in serializer.errors.items()}
         first_field, first = next(iter(fields.items()))
-        text = first[0] if isinstance(first, list) and first else str(first)
         prefix = "" if first_field == "non_field_errors" else f"{first_field}: "
-        raise errors.InvalidInput(f"{prefix}{text}", fields=fields)
+        raise errors.InvalidInput(f"{prefix}{first[0]}", fields=fields)
     return serializer.validated_data
 
 
@@ -102,3 +118,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = response.data["detail"]
         response.data.setdefault("code", getattr(detail, "code", None) or "error")
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: JSON under /api/ (an id that is not a number never reaches a view)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)

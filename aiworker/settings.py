@@ -254,6 +254,10 @@ REST_FRAMEWORK = {
     ],
     # LimitOffsetPagination with a ceiling on `limit` (an unbounded one overflowed the query).
     "DEFAULT_PAGINATION_CLASS": "aiworker.api.Pagination",
+    # A JSON API: form and multipart bodies get a clear 415. They dropped JSON-valued fields
+    # silently, and daphne answers a multipart body without parts with a bare, empty 400.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "aiworker.api.exception_handler",

@@ -23,3 +23,6 @@ urlpatterns = [
     path("", include("deployments.board_urls")),
     path("", include("tasks.board_urls")),
 ]
+
+# An unknown /api/ address answers JSON in the API's error shape, not Django's HTML page.
+handler404 = "aiworker.api.not_found"

@@ -189,13 +189,37 @@ def test_body_that_is_not_an_object(superuser_api, world, name, payload):
 
 
 def test_wrong_content_type_is_refused(superuser_api, world):
+    """A JSON API: text, form and multipart bodies get a 415 in the error shape."""
     before = db_snapshot()
-    response = superuser_api.post(
-        "/api/tasks/", data="title=T", content_type="text/plain; charset=utf-8"
-    )
-    assert response.status_code == 415
-    assert response.json()["code"] == "unsupported_media_type"
+    body = {"project": "shop", "title": "T"}
+    for response in (
+        superuser_api.post("/api/tasks/", data="title=T", content_type="text/plain"),
+        superuser_api.post(
+            "/api/tasks/", data="project=shop&title=T",
+            content_type="application/x-www-form-urlencoded",
+        ),
+        superuser_api.post("/api/tasks/", body, format="multipart"),
+    ):  # fmt: skip
+        assert response.status_code == 415
+        assert response.json()["code"] == "unsupported_media_type"
     assert db_snapshot() == before
+
+
+def test_unknown_api_address_answers_json(superuser_api, world):
+    response = superuser_api.get("/api/tasks/not-a-number/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+    assert superuser_api.get("/no-such-page/")["Content-Type"].startswith("text/html")
+
+
+def test_item_errors_of_a_list_field_are_flat_messages(superuser_api, world):
+    response = send(
+        superuser_api, "post", "/api/tasks/", {"project": world["project"].slug, "title": "T",
+                                               "depends_on": ["x", 1]},
+    )  # fmt: skip
+    assert response.status_code == 400
+    messages = response.json()["errors"]["depends_on"]
+    assert all(isinstance(m, str) for m in messages) and messages[0].startswith("item 0: ")
 
 
 @pytest.mark.parametrize("name", [n for n, w in WRITES.items() if "{" in w[1]])
