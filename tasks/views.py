@@ -65,31 +65,29 @@ def _renderer(project: Project, user: Any) -> CardRenderer:
     return CardRenderer(project_slug=project.slug, move_targets=_move_targets(user))
 
 
-def _columns(project: Project, user: Any) -> list[dict[str, Any]]:
-    """Every column with its exact count and its first page of cards as HTML."""
+def _columns_html(project: Project, user: Any) -> str:
+    """Every column with its exact count and its first page of cards, as HTML."""
     renderer = _renderer(project, user)
     by_state: dict[str, list[selectors.Card]] = {state: [] for state, _ in selectors.COLUMNS}
     for card in selectors.board_first_pages(project_id=project.pk):
         by_state[card.state].append(card)
     counts = selectors.column_counts(project_id=project.pk)
-    columns = []
-    for state, label in selectors.COLUMNS:
-        limit = project.wip_limit(state)
-        count = counts[state]
-        shown = len(by_state[state])
-        columns.append(
-            {
-                "state": state,
-                "label": label,
-                "html": mark_safe(renderer.cards(by_state[state])),  # the renderer escapes
-                "shown": shown,
-                "hidden_count": count - shown,
-                "count": count,
-                "limit": limit,
-                "over": limit is not None and count > limit,
-            }
+    # The header buttons this person may use: merge to staging, promote.
+    may_act = {
+        S.APPROVED.value: user.has_perm("tasks.approve_task"),
+        S.STAGING.value: user.has_perm("deployments.promote_release"),
+    }
+    return renderer.columns(
+        renderer.column(
+            state=state,
+            label=label,
+            cards=by_state[state],
+            count=counts[state],
+            limit=project.wip_limit(state),
+            with_action=may_act.get(state, False),
         )
-    return columns
+        for state, label in selectors.COLUMNS
+    )
 
 
 def _card_payload(request: HttpRequest, project: Project, task_id: int) -> dict[str, Any]:
@@ -133,24 +131,17 @@ def _task_in(project: Project, task_id: int) -> None:
 @require_GET
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project(slug)
-    columns = _columns(project, request.user)
-    context: dict[str, Any] = {
-        "project": project,
-        "columns": columns,
-        "may_merge": request.user.has_perm("tasks.approve_task"),
-        "may_promote": request.user.has_perm("deployments.promote_release"),
-    }
+    columns = _columns_html(project, request.user)
     if request.GET.get("fragment") == "columns":
         # What a board that reconnects fetches to resynchronise.
-        return render(request, "board/_columns.html", context)
-    release = selectors.latest_staging_release(project_id=project.pk)
-    context.update(
-        {
-            "staging_release": release,
-            "agents": selectors.board_agent_names(project_id=project.pk),
-            "priorities": Priority.choices,
-        }
-    )
+        return HttpResponse(columns)
+    context: dict[str, Any] = {
+        "project": project,  # with staging_release_id
+        "columns": mark_safe(columns),  # the renderer escapes
+        "agents": selectors.board_agent_names(project_id=project.pk),
+        "priorities": Priority.choices,
+        "page_size": selectors.PAGE_SIZE,
+    }
     return render(request, "board/board.html", context)
 
 

@@ -9,6 +9,7 @@
   const columnsBox = document.getElementById("board-columns");
   const messageBox = document.getElementById("board-message");
   const liveStatus = document.getElementById("live-status");
+  const pageSize = Number(root.dataset.pageSize);  // cards a column shows before "show more"
 
   // --- helpers -------------------------------------------------------------------------------
 
@@ -97,16 +98,21 @@
     }
   }
 
-  function placeCard(card, state) {
+  // `total`, when the server said it, is how many tasks the column holds with this card in it.
+  function placeCard(card, state, total) {
     const box = cardsBox(state);
     if (!box) return;
     const key = card.dataset.sort;
-    const after = Array.from(box.children).find(function (other) {
-      return other !== card && other.dataset.sort > key;
-    });
+    const others = Array.from(box.children).filter(function (other) { return other !== card; });
+    const after = others.find(function (other) { return other.dataset.sort > key; });
+    // Past the last loaded card of a paged column: it arrives with "show more" instead. The
+    // drawn count cannot say whether the column is paged when cards enter it together (the
+    // first card's answer counts them all), so the server's total decides when there is one.
     const more = box.parentElement.querySelector(".show-more");
-    // Past the last loaded card of a paged column: it arrives with "show more" instead.
-    if (!after && more && !more.hidden) return;
+    const paged = total === undefined
+      ? Boolean(more && !more.hidden)
+      : total > pageSize && total - 1 > others.length;
+    if (!after && paged) return;
     box.insertBefore(card, after || null);
   }
 
@@ -123,8 +129,7 @@
     const card = holder.firstElementChild;
     const wasChecked = old && old.querySelector(".select-task:checked");
     if (old) old.remove();
-    // Placed before the counts change: whether the column had unloaded cards decides where.
-    placeCard(card, payload.state);
+    placeCard(card, payload.state, payload.counts ? payload.counts[payload.state] : undefined);
     updateCounts(payload.counts);
     if (wasChecked && card.querySelector(".select-task")) card.querySelector(".select-task").checked = true;
     applyFilters();

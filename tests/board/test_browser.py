@@ -6,11 +6,12 @@ person) signed in with a session cookie made by Django's test client.
 
 import os
 import re
+import time
 
 import pytest
 from django.conf import settings
 from django.test import Client
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tasks import services
 from tasks.models import Task
@@ -242,3 +243,47 @@ def test_show_more_pages_a_big_column_in(open_context, project):
     expect(column.locator(".cards > .card")).to_have_count(PAGE_SIZE + 5)
     expect(column.locator(".show-more")).to_be_hidden()
     expect(column.locator(".count")).to_have_text(str(PAGE_SIZE + 5))
+
+
+def test_cards_entering_a_column_together_all_arrive(open_context, project, user):
+    """Cards that enter a column together (a merge to staging, say) all appear live. The first
+    card's answer already counts them all; each card's own answer says how many tasks its
+    column holds, so that count does not hide the later cards behind "show more"."""
+    tasks = [
+        factories.make_task(project=project, title=f"together {i}", position=i) for i in range(3)
+    ]
+    board = open_board(open_context(user), project.slug)
+    # The board's card fetches are held until every card has moved, then answered in order.
+    held: dict[int, list[Route]] = {}
+    released = False
+
+    def hold(route: Route) -> None:
+        if released:
+            route.continue_()
+        else:
+            task_id = int(route.request.url.rstrip("/").rsplit("/", 1)[-1])
+            held.setdefault(task_id, []).append(route)
+
+    board.route("**/board/cards/*/", hold)
+    mover = open_context(user).new_page()
+    mover.goto("/")  # sets the CSRF cookie
+    token = next(c["value"] for c in mover.context.cookies() if c["name"] == "csrftoken")
+    for task in tasks:
+        answer = mover.request.post(
+            f"/projects/{project.slug}/tasks/{task.pk}/move/",
+            data={"to_state": "in_progress"},
+            headers={"X-CSRFToken": token},
+        )
+        assert answer.ok, answer.text()
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not all(task.pk in held for task in tasks) and time.monotonic() < deadline:
+        board.wait_for_timeout(50)
+    released = True
+    for task in tasks:  # in claim order: the later cards land past the first one
+        for route in held.get(task.pk, []):
+            route.continue_()
+    column = board.locator('section.column[data-state="in_progress"]')
+    for task in tasks:
+        expect(card_in(board, "in_progress", task)).to_be_visible()
+    expect(column.locator(".count")).to_have_text("3")
+    expect(column.locator(".show-more")).to_be_hidden()
