@@ -149,7 +149,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", default="aiworker")},
+            "CONFIG": {
+                # redis-py's pool refuses a command beyond 100 connections in flight instead of
+                # waiting; 200 boards reconnecting at once (a web process restarted) lost 82 of
+                # their joins to MaxConnectionsError. Connections open only as they are needed.
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                "prefix": env("CHANNELS_PREFIX", default="aiworker"),
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL

@@ -1,5 +1,7 @@
 """The board's WebSocket consumer, driven through the whole ASGI application (auth included)."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -83,5 +85,61 @@ def test_signed_in_board_receives_events_after_commit(project, user):
         await communicator.send_json_to({"type": "ping"})
         assert (await communicator.receive_json_from(timeout=5))["event"] == "board.pong"
         await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_forwarding_an_event_skips_the_database_thread_hop(project, user, monkeypatch):
+    """Channels closes stale DB connections in a worker thread before each handler; a board
+    forwarding a broadcast touches no database, and 200 boards paid that hop on every event."""
+    hops = []
+
+    async def counting_close_old_connections():
+        hops.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counting_close_old_connections)
+    task = factories.make_task(project=project)
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        communicator = _communicator(project.slug, [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)  # hello
+        assert len(hops) == 1  # the connect
+        await sync_to_async(services.task_transition)(
+            task_id=task.pk, to_state="in_progress", actor=factories.system()
+        )
+        message = await communicator.receive_json_from(timeout=5)
+        assert (message["event"], message["data"]["id"]) == ("task.status_changed", task.pk)
+        assert len(hops) == 1
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from(timeout=5))["event"] == "board.pong"
+        assert len(hops) == 2  # everything but a broadcast still goes through Channels' dispatch
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+BURST = 150
+
+
+def test_boards_connecting_all_at_once_all_join_and_get_events(project, user):
+    """A restarted web process sees every open board reconnect at once; on the Redis layer more
+    than 100 joins in flight exhausted redis-py's default pool (MaxConnectionsError)."""
+    task = factories.make_task(project=project)
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        boards = [_communicator(project.slug, [ORIGIN, cookie]) for _ in range(BURST)]
+        results = await asyncio.gather(*(b.connect(timeout=30) for b in boards))
+        assert [connected for connected, _ in results] == [True] * BURST
+        for board in boards:
+            await board.receive_json_from(timeout=10)  # hello
+        await sync_to_async(services.task_transition)(
+            task_id=task.pk, to_state="in_progress", actor=factories.system()
+        )
+        events = await asyncio.gather(*(b.receive_json_from(timeout=10) for b in boards))
+        assert {(e["event"], e["data"]["id"]) for e in events} == {("task.status_changed", task.pk)}
+        await asyncio.gather(*(b.disconnect() for b in boards))
 
     async_to_sync(scenario)()
