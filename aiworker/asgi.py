@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from aiworker.routing import websocket_urlpatterns  # noqa: E402
+from aiworker.startup import freeze_loaded_objects  # noqa: E402
 from mcpbridge.server import MountedMcp, is_mcp_path  # noqa: E402
 
 mcp_app = MountedMcp() if settings.MCP_MOUNT_IN_ASGI else None
@@ -34,3 +35,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+freeze_loaded_objects()

@@ -8,6 +8,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiworker.settings")
 django.setup()
 
+from aiworker.startup import freeze_loaded_objects  # noqa: E402
 from mcpbridge.server import build_server, http_app  # noqa: E402  (needs the setup above)
 
 application = http_app(build_server())
+freeze_loaded_objects()

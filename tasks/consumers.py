@@ -41,8 +41,12 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # The board sends nothing but keep-alive pings; anything else is ignored.
+        # The board sends nothing but keep-alive pings; anything else is ignored. A ping also
+        # renews the group membership: the Redis layer drops members after `group_expiry`
+        # (a day), and a board left open longer would stop getting events without a sign.
         if isinstance(content, dict) and content.get("type") == "ping":
+            if self.group:
+                await self.channel_layer.group_add(self.group, self.channel_name)
             await self.send_json({"event": "board.pong", "data": {}})
 
     async def dispatch(self, message: dict[str, Any]) -> None:

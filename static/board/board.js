@@ -320,7 +320,9 @@
     }
   }
 
+  const PING_EVERY_MS = 5 * 60 * 1000;
   let socket = null;
+  let keepAlive = null;
   let attempts = 0;
   let everOpened = false;
   function setLive(state, label) {
@@ -338,6 +340,10 @@
       setLive("open", "live");
       // Events sent while we were away are gone: redraw the board from the database.
       if (reconnect) resync();
+      // The server renews the board's group membership on each ping (groups expire).
+      keepAlive = setInterval(function () {
+        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+      }, PING_EVERY_MS);
     };
     socket.onmessage = function (message) {
       let parsed;
@@ -345,6 +351,7 @@
       onEvent(parsed.event, parsed.data || {});
     };
     socket.onclose = function () {
+      clearInterval(keepAlive);
       // Exponential backoff with jitter, at most 15 s between attempts.
       const delay = Math.min(15000, 500 * Math.pow(2, attempts)) * (0.75 + Math.random() / 2);
       attempts += 1;

@@ -143,3 +143,40 @@ def test_boards_connecting_all_at_once_all_join_and_get_events(project, user):
         await asyncio.gather(*(b.disconnect() for b in boards))
 
     async_to_sync(scenario)()
+
+
+def test_a_ping_renews_the_group_membership(project, user):
+    """The channel layer drops group members after `group_expiry`; a board that pings (every
+    few minutes, board.js) is put back, so a board left open for days keeps getting events."""
+    from channels.layers import get_channel_layer
+
+    from aiworker.live import project_group
+
+    task = factories.make_task(project=project)
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        layer = get_channel_layer()
+        joined: list[str] = []
+        group_add = layer.group_add
+
+        async def recording_group_add(group: str, channel: str) -> None:
+            joined.append(channel)
+            await group_add(group, channel)
+
+        layer.group_add = recording_group_add
+        communicator = _communicator(project.slug, [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)  # hello
+        # What expiry does: the layer forgets the member.
+        await layer.group_discard(project_group(project.pk), joined[0])
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from(timeout=5))["event"] == "board.pong"
+        move = sync_to_async(services.task_transition)
+        await move(task_id=task.pk, to_state="in_progress", actor=factories.system())
+        message = await communicator.receive_json_from(timeout=5)
+        assert (message["event"], message["data"]["id"]) == ("task.status_changed", task.pk)
+        assert len(joined) == 2  # on connect, and again on the ping
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()

@@ -7,6 +7,7 @@ import anyio
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from aiworker.startup import freeze_loaded_objects
 from mcpbridge.auth import TOKEN_ENV
 from mcpbridge.server import build_server, http_app
 
@@ -49,4 +50,5 @@ class Command(BaseCommand):
             )
             return
         config = uvicorn.Config(http_app(build_server()), host=host, port=port, log_level="warning")
+        freeze_loaded_objects()
         anyio.run(uvicorn.Server(config).serve)
