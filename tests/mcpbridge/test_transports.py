@@ -22,6 +22,16 @@ MANAGE = os.path.join(settings.BASE_DIR, "manage.py")
 DAPHNE = os.path.join(os.path.dirname(sys.executable), "daphne")
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM (a server's clean shutdown), then SIGKILL if it lingers."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _stdio(token: str) -> Client:
     params = StdioServerParameters(
         command=sys.executable,
@@ -108,12 +118,7 @@ def test_mounted_at_mcp_under_daphne():
         assert unauthenticated.status_code == 401
         assert httpx2.get(f"{base}/admin/login/", timeout=10).status_code == 200  # Django still
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def test_standalone_http_server_with_two_worker_processes():
@@ -157,12 +162,7 @@ def test_standalone_http_server_with_two_worker_processes():
         claimed = sorted(answer["task"]["id"] for _, answer in answers)
         assert claimed == sorted(t.pk for t in tasks)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def test_workers_must_be_positive():
