@@ -48,7 +48,8 @@ def statements(vendor: str) -> dict[str, str]:
     }
 
 
-def _ready_params() -> list[str]:
+def ready_params() -> list[str]:
+    """The parameters of the readiness conditions, in the order the statements use them."""
     return [*_MET, *_SUBTASK_DONE]
 
 
@@ -62,7 +63,7 @@ def claimable_ids(
     """The first `limit` claimable task ids in claim order, read without locks."""
     sql = statements(connection.vendor)
     query = sql["candidates"]
-    params: list = [TaskState.BACKLOG, *_ready_params()]
+    params: list = [TaskState.BACKLOG, *ready_params()]
     if project_id is not None:
         query += " AND c.project_id = %s"
         params.append(project_id)
@@ -91,5 +92,5 @@ def lock_backlog_task(task_id: int) -> Task | None:
 def is_ready(task_id: int) -> bool:
     """Whether the task's dependencies and subtasks are all done (a plain, non-locking read)."""
     with connection.cursor() as cursor:
-        cursor.execute(statements(connection.vendor)["ready"], [task_id, *_ready_params()])
+        cursor.execute(statements(connection.vendor)["ready"], [task_id, *ready_params()])
         return cursor.fetchone() is not None

@@ -60,7 +60,7 @@ def _raw_claim(cur: Any, token_hash: str, project_slug: str) -> int | None:
     transaction (own task, candidates, lock, readiness, task, agent, event) and the context
     read (questions, feedback). The claim's own statements are the service's SQL itself."""
     sql = claim_queries.statements("mysql")
-    ready = [*claim_queries._MET, *claim_queries._SUBTASK_DONE]
+    ready = claim_queries.ready_params()
     active = ("in_progress", "needs_input")
     cur.execute(
         "SELECT a.id, a.name, a.project_id, a.revoked_at, p.id FROM agents_agent a "
