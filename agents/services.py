@@ -125,15 +125,22 @@ def agent_touch(*, agent: Agent, force: bool = False) -> None:
     minutes long, so a few seconds' staleness changes nothing, and an agent's quick run of
     calls costs no writes.
     """
-    from tasks.services import task_renew_lease_for_agent
+    from tasks.services import task_ids_held_by, task_renew_lease_for_agent
 
     now = timezone.now()
     last = agent.last_heartbeat_at
     if force or last is None or not (now - TOUCH_INTERVAL < last <= now):
-        with transaction.atomic():  # one commit for both writes
-            Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=now)
-            agent.last_heartbeat_at = now
-            task_renew_lease_for_agent(agent=agent)
+        held = task_ids_held_by(agent)
+        heartbeat = Agent.objects.filter(pk=agent.pk)
+        if held:
+            with transaction.atomic():  # one commit for both writes
+                heartbeat.update(last_heartbeat_at=now)
+                task_renew_lease_for_agent(agent=agent, task_ids=held)
+        else:
+            # A lone UPDATE commits by itself: no transaction to open and close around it
+            # (three round trips on every call of an agent between tasks, such as a claim).
+            heartbeat.update(last_heartbeat_at=now)
+        agent.last_heartbeat_at = now
     if agent.status in (AgentStatus.OFFLINE, AgentStatus.STARTING):
         agent_set_status(
             agent=agent, status=AgentStatus.BUSY if agent.current_task_id else AgentStatus.IDLE

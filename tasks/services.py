@@ -433,10 +433,19 @@ def task_release_expired_leases(*, now: Any = None) -> int:
     return released
 
 
-def task_renew_lease_for_agent(*, agent: Any) -> int:
-    """Extend the lease of every active task the agent holds (any agent call does this)."""
+def task_ids_held_by(agent: Any) -> list[int]:
+    """The active tasks the agent holds (a plain read: no locks)."""
     held = Task.objects.filter(assigned_agent=agent, state__in=ACTIVE_STATES)
-    ids = list(held.values_list("pk", flat=True))  # a plain read: no locks
+    return list(held.values_list("pk", flat=True))
+
+
+def task_renew_lease_for_agent(*, agent: Any, task_ids: list[int] | None = None) -> int:
+    """Extend the lease of every active task the agent holds (any agent call does this).
+
+    `task_ids`: what `task_ids_held_by` answered a moment ago, if the caller asked already.
+    """
+    held = Task.objects.filter(assigned_agent=agent, state__in=ACTIVE_STATES)
+    ids = task_ids_held_by(agent) if task_ids is None else task_ids
     if not ids:
         return 0
     # Update by primary key. A WHERE on agent and state lets MariaDB walk the `state` index

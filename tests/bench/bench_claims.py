@@ -68,11 +68,11 @@ def _raw_claim(cur: Any, token_hash: str, project_slug: str) -> int | None:
         (token_hash,),
     )
     agent_id, agent_name, *_ = cur.fetchone()
-    cur.execute("UPDATE agents_agent SET last_heartbeat_at = NOW(6) WHERE id = %s", (agent_id,))
     cur.execute(
         "SELECT id FROM tasks_task WHERE assigned_agent_id = %s AND state IN (%s, %s)",
         (agent_id, *active),
     )
+    cur.execute("UPDATE agents_agent SET last_heartbeat_at = NOW(6) WHERE id = %s", (agent_id,))
     cur.connection.commit()
     cur.execute("SELECT * FROM projects_project WHERE slug = %s LIMIT 1", (project_slug,))
     project_id = cur.fetchone()[0]
