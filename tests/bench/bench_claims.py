@@ -31,6 +31,7 @@ from tests.bench.table import Row, ratio
 
 CLAIMS = 240
 AGENT_COUNTS = (1, 8, 32)
+FLOOR_AGENTS = 8  # the MCP-without-Django yardstick runs at the target's agent count
 # MCP server processes (`mcp_server --workers`). One by default: on the 2-core bench machine the
 # clients, MariaDB and the server already fill both cores, so 2 workers gave 87 against 81
 # claims/s at 8 agents, and a lone agent waited 56 ms a claim instead of 13 (not explained yet).
@@ -280,13 +281,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def _start_server(env: dict[str, str], floor: bool = False) -> tuple[subprocess.Popen, str]:
+    """The product's MCP server, or with `floor` the SDK serving the raw-SQL claim."""
     import httpx2
 
     port = _free_port()
-    command = [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--port", str(port)]
+    if floor:
+        command = [sys.executable, "-m", "tests.bench.mcp_floor_server", "--port", str(port)]
+    else:
+        command = [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--port", str(port)]
+        command += ["--workers", str(SERVER_WORKERS)]
     process = subprocess.Popen(
-        [*command, "--workers", str(SERVER_WORKERS)],
+        command,
         env=env,
         cwd=str(settings.BASE_DIR),
         stdout=subprocess.DEVNULL,
@@ -302,6 +308,24 @@ def _start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("mcp_server did not start")
+
+
+def _floor_rows(url: str, workers: int, ours: float, raw_rate: float) -> list[Row]:
+    """The MCP SDK serving the raw-SQL claim (tests/bench/mcp_floor_server.py), same client:
+    what MCP and HTTP cost without Django, so the gap to the product's row is Django's."""
+    from projects.models import Project
+
+    project = Project.objects.get(pk=_make_tasks(CLAIMS))
+    rate, lat = asyncio.run(_mcp(url, workers, project.slug, _agents(CLAIMS + workers)))
+    return [
+        Row(
+            f"  MCP SDK serving the raw-SQL claim (no Django), {workers} agents",
+            f"{rate:.0f}/s, p95 {_pct(lat, 0.95):.1f} ms",
+            f"{raw_rate:.0f}/s raw SQL",
+            ratio(rate, raw_rate),
+            f"info: AiWorker's server does {ratio(ours, rate)} of it",
+        )
+    ]
 
 
 def run() -> list[Row]:
@@ -324,6 +348,7 @@ def run() -> list[Row]:
     if s["PASSWORD"]:
         env["DATABASE_URL"] = env["DATABASE_URL"].replace("@", f":{s['PASSWORD']}@", 1)
     process, url = _start_server(env)
+    floor_process, floor_url = _start_server(env, floor=True)
     rows: list[Row] = []
     try:
         ours, raw = _statement_counts(Project.objects.get(pk=_make_tasks(2)).slug, _agents(2))
@@ -363,8 +388,11 @@ def run() -> list[Row]:
                     (f"p95 < 50 ms: {'met' if p95 < 50 else 'NOT met'}" if workers == 8 else ""),
                 )
             )
+            if workers == FLOOR_AGENTS:
+                rows += _floor_rows(floor_url, workers, rate, raw_rate)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for server in (process, floor_process):
+            server.terminate()
+            server.wait(timeout=10)
         connection.creation.destroy_test_db(old_name, verbosity=0)
     return rows
