@@ -11,7 +11,7 @@ import time
 import pytest
 from django.conf import settings
 from django.test import Client
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
 
 from tasks import services
 from tasks.models import Task
@@ -287,3 +287,43 @@ def test_cards_entering_a_column_together_all_arrive(open_context, project, user
         expect(card_in(board, "in_progress", task)).to_be_visible()
     expect(column.locator(".count")).to_have_text("3")
     expect(column.locator(".show-more")).to_be_hidden()
+
+
+def test_a_board_that_lost_its_socket_redraws_from_the_database_on_reconnect(
+    open_context, project, user
+):
+    """Events sent while a board is offline are gone; on reconnect it fetches its columns again.
+
+    The board's WebSocket goes through Playwright's WebSocket route, a proxy to daphne that the
+    test can cut, and that refuses new connections while the change is made."""
+    moved = factories.make_task(project=project, title="Moved while the board was offline")
+    page = open_context(user).new_page()
+    proxies: list[WebSocketRoute] = []
+    refusing = False
+
+    def proxy(socket: WebSocketRoute) -> None:
+        if refusing:
+            socket.close(code=1013)  # "try again later": the board backs off and retries
+            return
+        socket.connect_to_server()
+        proxies.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/projects/"), proxy)
+    page.goto(f"/projects/{project.slug}/board/")
+    root = page.locator("#board-root")
+    expect(root).to_have_attribute("data-live", "open")
+    synced_before = root.get_attribute("data-synced")
+
+    refusing = True
+    proxies[-1].close()
+    expect(root).to_have_attribute("data-live", "closed")
+    services.task_transition(task_id=moved.pk, to_state=S.IN_PROGRESS, actor=factories.system())
+    page.wait_for_timeout(300)  # an event could not reach it: the card stays where it was
+    expect(card_in(page, "backlog", moved)).to_be_visible()
+
+    refusing = False
+    expect(root).to_have_attribute("data-live", "open")
+    expect(card_in(page, "in_progress", moved)).to_be_visible()
+    expect(page.locator('section.column[data-state="in_progress"] .count')).to_have_text("1")
+    assert root.get_attribute("data-synced") != synced_before
+    assert len(proxies) == 2  # the first socket, and the one the board reopened
