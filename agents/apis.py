@@ -1,7 +1,7 @@
 """REST API for agents. Creating one answers its token, once; no answer ever holds its hash."""
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -11,12 +11,8 @@ from rest_framework.views import APIView
 from agents import services
 from agents.models import Agent, AgentKind
 from aiworker import errors
-from aiworker.api import ErrorSerializer, InputSerializer, validated
+from aiworker.api import InputSerializer, error_responses, validated
 from tasks.selectors import project_by_ref
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 class AgentSerializer(serializers.ModelSerializer):
@@ -88,7 +84,7 @@ class AgentListCreateApi(ListAPIView):
 
     @extend_schema(
         request=AgentCreateInput,
-        responses={201: AgentCreatedSerializer, **_errors(400, 401, 403)},
+        responses={201: AgentCreatedSerializer, **error_responses(400, 401, 403)},
         description="Register an agent. The answer holds its token; it cannot be read again "
         "(rotate it in the admin if lost). Needs the permission `agents.add_agent`.",
     )
@@ -108,7 +104,7 @@ class AgentListCreateApi(ListAPIView):
 
 
 class AgentDetailApi(APIView):
-    @extend_schema(responses={200: AgentSerializer, **_errors(401, 403, 404)})
+    @extend_schema(responses={200: AgentSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
         return Response(AgentSerializer(_agent(pk)).data)
 
@@ -116,7 +112,7 @@ class AgentDetailApi(APIView):
 class AgentRevokeApi(APIView):
     @extend_schema(
         request=None,
-        responses={200: AgentSerializer, **_errors(401, 403, 404)},
+        responses={200: AgentSerializer, **error_responses(401, 403, 404)},
         description="Revoke the agent's token: its next call is refused. "
         "Needs the permission `agents.change_agent`.",
     )
@@ -134,7 +130,7 @@ class AgentPodCreateInput(InputSerializer):
 class AgentPodCreateApi(APIView):
     @extend_schema(
         request=AgentPodCreateInput,
-        responses={201: AgentSerializer, **_errors(400, 401, 403, 503)},
+        responses={201: AgentSerializer, **error_responses(400, 401, 403, 503)},
         description="Start an agent pod for a project (kubernetes driver; 503 when agent pods "
         "are not configured). Needs the permission `agents.add_agent`.",
     )
@@ -153,7 +149,7 @@ class AgentPodCreateApi(APIView):
 class AgentPodDeleteApi(APIView):
     @extend_schema(
         request=None,
-        responses={200: AgentSerializer, **_errors(401, 403, 404, 409, 503)},
+        responses={200: AgentSerializer, **error_responses(401, 403, 404, 409, 503)},
         description="Delete the agent's pod: its tasks go back to the backlog, its token is "
         "revoked. Needs the permission `agents.change_agent`.",
     )

@@ -5,8 +5,12 @@ from typing import Any
 from django.db.models import BigIntegerField
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -125,3 +129,47 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return page_not_found(request, exception)
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """`extend_schema(responses=…)` entries for answers particular to a view (409, 503, …);
+    the ones every operation can give are added by `add_common_error_responses`."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+def add_common_error_responses(result: dict, **kwargs: Any) -> dict:
+    """drf-spectacular postprocessing hook: every operation lists the refusals any view gives.
+
+    403 (not signed in, or not allowed) and 429 (rate limit) anywhere; 400 where there is input
+    to refuse (parameters or a body); 404 where the path names an object; 415 where a body other
+    than JSON can be sent. Added where the view did not list them itself, with the one error
+    body, so a client generated from the schema knows every answer it may get."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    described = {
+        "400": "Invalid input; nothing was changed.",
+        "403": "Not signed in, or not allowed to do this.",
+        "404": "No such object.",
+        "415": "The body is not JSON.",
+        "429": "Too many requests; try again later.",
+    }
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            body = "requestBody" in operation
+            wanted = ["403", "429"]
+            wanted += ["400"] if body or operation.get("parameters") else []
+            wanted += ["404"] if "{" in path else []
+            wanted += ["415"] if body else []
+            responses = operation.setdefault("responses", {})
+            for code in wanted:
+                responses.setdefault(code, {**error, "description": described[code]})
+    return result
+
+
+class TokenApi(ObtainAuthToken):
+    """DRF's "token for a username and password", answering refusals in the API's error shape
+    (DRF's own view answers its serializer's raw errors)."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = validated(self.serializer_class, request.data, context={"request": request})
+        token, _ = Token.objects.get_or_create(user=data["user"])
+        return Response({"token": token.key})

@@ -277,6 +277,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default, kept
+        "aiworker.api.add_common_error_responses",
+    ],
     # One schema name for each choice set used by several serializers.
     "ENUM_NAME_OVERRIDES": {
         "TaskStateEnum": "tasks.states.TaskState",

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.actors import Actor
-from aiworker.api import ID_MAX, InputSerializer, validated
+from aiworker.api import ID_MAX, InputSerializer, error_responses, validated
 from deployments import selectors, services
 from deployments.models import Deployment, Environment, Release
 
@@ -176,7 +176,7 @@ class ReleaseListApi(ListAPIView):
 class ReleaseRollbackApi(APIView):
     @extend_schema(
         request=None,
-        responses={201: ReleaseOutput},
+        responses={201: ReleaseOutput, **error_responses(409, 503)},
         description="Redeploy the production release before this one. Needs the "
         "'promote release' permission (403 without it, and nothing changes).",
     )

@@ -1,14 +1,14 @@
 """`POST /api/releases/merge-to-staging/` and `POST /api/releases/{id}/promote/`: thin views
 over deployments/releases.py; domain errors become HTTP answers in aiworker/api.py."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiworker.actors import Actor
-from aiworker.api import ID_MAX, ErrorSerializer, validated
+from aiworker.api import ID_MAX, error_responses, validated
 from deployments import releases
 from deployments.apis import ReleaseOutput
 
@@ -21,14 +21,10 @@ class MergeToStagingInput(serializers.Serializer):
     )
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
-
-
 class MergeToStagingApi(APIView):
     @extend_schema(
         request=MergeToStagingInput,
-        responses={201: ReleaseOutput, **_errors(400, 401, 403, 404, 409, 503)},
+        responses={201: ReleaseOutput, **error_responses(400, 401, 403, 404, 409, 503)},
         description="Merge the approved tasks' PRs into the default branch, bring staging up "
         "to it and record a staging release. A task whose merge conflicts stays approved.",
     )
@@ -43,7 +39,7 @@ class MergeToStagingApi(APIView):
 class PromoteReleaseApi(APIView):
     @extend_schema(
         request=None,
-        responses={201: ReleaseOutput, **_errors(401, 403, 404, 409, 503)},
+        responses={201: ReleaseOutput, **error_responses(401, 403, 404, 409, 503)},
         description="Merge staging into production and record the production release.",
     )
     def post(self, request: Request, pk: int) -> Response:

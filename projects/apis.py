@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -13,15 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiworker import errors
-from aiworker.api import ErrorSerializer, InputSerializer, validated
+from aiworker.api import InputSerializer, error_responses, validated
 from projects.models import Project
 from tasks.states import TaskState
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -131,7 +127,7 @@ class ProjectListCreateApi(ListAPIView):
 
     @extend_schema(
         request=ProjectInput,
-        responses={201: ProjectSerializer, **_errors(400, 401, 403)},
+        responses={201: ProjectSerializer, **error_responses(400, 401, 403)},
         description="Needs the permission `projects.add_project`.",
     )
     def post(self, request: Request) -> Response:
@@ -142,13 +138,13 @@ class ProjectListCreateApi(ListAPIView):
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses={200: ProjectSerializer, **_errors(401, 403, 404)})
+    @extend_schema(responses={200: ProjectSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
         return Response(ProjectSerializer(_project(pk)).data)
 
     @extend_schema(
         request=ProjectInput,
-        responses={200: ProjectSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
         description="Partial update. Needs the permission `projects.change_project`.",
     )
     def patch(self, request: Request, pk: int) -> Response:
@@ -159,7 +155,7 @@ class ProjectDetailApi(APIView):
 
     @extend_schema(
         request=ProjectInput,
-        responses={200: ProjectSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
         description="Full update. Needs the permission `projects.change_project`.",
     )
     def put(self, request: Request, pk: int) -> Response:

@@ -1,13 +1,13 @@
 """`POST /api/projects/{id}/connect-gitea/`: connect a project to its Gitea repository."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aiworker.actors import Actor
-from aiworker.api import ErrorSerializer
+from aiworker.api import error_responses
 from projects import services
 
 
@@ -25,7 +25,7 @@ class ProjectConnectGiteaApi(APIView):
         request=None,
         responses={
             200: ConnectedProjectSerializer,
-            **{code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 503)},
+            **error_responses(400, 401, 403, 404, 503),
         },
         description="Check or create the Gitea repository and register the signed webhook. "
         "Running it again changes nothing.",

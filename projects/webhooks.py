@@ -6,7 +6,7 @@ Answers 202 once the delivery is recorded; the effects run in a job.
 
 import logging
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,7 +15,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from aiworker import errors
-from aiworker.api import ErrorSerializer, domain_error_response
+from aiworker.api import domain_error_response, error_responses
 from projects import deliveries
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class GiteaWebhookView(APIView):
         responses={
             202: DeliveryAnswer,
             200: DeliveryAnswer,
-            **{code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 429)},
+            **error_responses(400, 401, 403, 404, 429),
         },
         auth=[],
         description="Gitea's signed webhook (HMAC-SHA256 of the raw body, project's secret).",

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -19,17 +19,13 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.actors import Actor
-from aiworker.api import ID_MAX, ErrorSerializer, InputSerializer, validated
+from aiworker.api import ID_MAX, InputSerializer, error_responses, validated
 from tasks import selectors, services
 from tasks.models import Complexity, Priority, Task, TaskEvent, TaskQuestion
 from tasks.states import TaskState
 
 TEXT_MAX = settings.TEXT_FIELD_MAX
 SPEC_KEYS = ("goals", "context", "architecture", "edge_cases", "acceptance_criteria", "complexity")
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -293,7 +289,7 @@ class TaskListCreateApi(ListAPIView):
 
     @extend_schema(
         request=TaskCreateInput,
-        responses={201: TaskDetailSerializer, **_errors(400, 401, 403)},
+        responses={201: TaskDetailSerializer, **error_responses(400, 401, 403)},
     )
     def post(self, request: Request) -> Response:
         data = validated(TaskCreateInput, request.data)
@@ -311,13 +307,13 @@ class TaskListCreateApi(ListAPIView):
 
 
 class TaskDetailApi(APIView):
-    @extend_schema(responses={200: TaskDetailSerializer, **_errors(401, 403, 404)})
+    @extend_schema(responses={200: TaskDetailSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
         return _detail(pk)
 
     @extend_schema(
         request=TaskUpdateInput,
-        responses={200: TaskDetailSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404)},
         description="Edit title, description, priority or specification. The state changes "
         "only through `transition/` and the other actions.",
     )
@@ -337,7 +333,7 @@ class TaskDetailApi(APIView):
 class TaskTransitionApi(APIView):
     @extend_schema(
         request=TransitionInput,
-        responses={200: TaskDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404, 409)},
         description="Move the task along the state machine. A move the table does not allow "
         "answers 409 with `allowed`, the states it may move to.",
     )
@@ -354,7 +350,7 @@ class TaskTransitionApi(APIView):
 
 
 class TaskQuestionsApi(APIView):
-    @extend_schema(responses={200: QuestionSerializer(many=True), **_errors(401, 403, 404)})
+    @extend_schema(responses={200: QuestionSerializer(many=True), **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
         questions = selectors.task_questions(task_id=pk)
         return Response(QuestionSerializer(questions, many=True).data)
@@ -363,7 +359,7 @@ class TaskQuestionsApi(APIView):
 class QuestionAnswerApi(APIView):
     @extend_schema(
         request=AnswerInput,
-        responses={200: QuestionSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: QuestionSerializer, **error_responses(400, 401, 403, 404, 409)},
         description="Answer an open question. When no question is left open, a task in "
         "needs_input goes back to in_progress.",
     )
@@ -380,7 +376,7 @@ class QuestionAnswerApi(APIView):
 class TaskApproveApi(APIView):
     @extend_schema(
         request=ApproveInput,
-        responses={200: TaskDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404, 409)},
         description="ready_to_test -> approved. Needs the permission `tasks.approve_task`.",
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -399,7 +395,7 @@ class TaskApproveApi(APIView):
 class TaskRequestChangesApi(APIView):
     @extend_schema(
         request=RequestChangesInput,
-        responses={200: TaskDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404, 409)},
         description="ready_to_test -> in_progress, with feedback the agent reads next.",
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -413,7 +409,7 @@ class TaskRequestChangesApi(APIView):
 class TaskDependenciesApi(APIView):
     @extend_schema(
         request=DependenciesInput,
-        responses={200: TaskDetailSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404)},
         description="Replace the tasks this task depends on. A cycle answers 400.",
     )
     def put(self, request: Request, pk: int) -> Response:

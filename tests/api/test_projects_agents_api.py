@@ -120,4 +120,7 @@ def test_obtain_token_wrong_password(db):
         "/api/auth/token/", {"username": "bob", "password": "nope"}, format="json"
     )
     assert response.status_code == 400
-    assert "non_field_errors" in response.json()
+    body = response.json()  # the API's one error shape, like every other refusal
+    assert body["code"] == "invalid"
+    assert body["detail"] == "Unable to log in with provided credentials."
+    assert "non_field_errors" in body["errors"]
