@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from agents import services
 from agents.models import Agent, AgentKind
 from aiworker import errors
-from aiworker.api import InputSerializer, error_responses, validated
+from aiworker.api import InputSerializer, ProjectRefField, error_responses, validated
 from tasks.selectors import project_by_ref
 
 
@@ -52,9 +52,7 @@ class AgentCreatedSerializer(AgentSerializer):
 class AgentCreateInput(InputSerializer):
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=AgentKind.choices, required=False)
-    project = serializers.CharField(
-        max_length=60, required=False, allow_null=True, help_text="Project id or slug."
-    )
+    project = ProjectRefField(required=False, allow_null=True)
     can_plan = serializers.BooleanField(required=False)
     capabilities = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, max_length=50
@@ -124,7 +122,7 @@ class AgentRevokeApi(APIView):
 
 
 class AgentPodCreateInput(InputSerializer):
-    project = serializers.CharField(max_length=60, help_text="Project id or slug.")
+    project = ProjectRefField()
 
 
 class AgentPodCreateApi(APIView):

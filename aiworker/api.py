@@ -5,10 +5,8 @@ from typing import Any
 from django.db.models import BigIntegerField
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,10 +20,47 @@ ID_MAX = BigIntegerField.MAX_BIGINT
 
 
 class Pagination(LimitOffsetPagination):
-    """`limit` has a ceiling: an unbounded one reaches the query as LIMIT and overflows it."""
+    """`limit` has a ceiling: an unbounded one reaches the query as LIMIT and overflows it.
+
+    A `limit` or `offset` that is not a whole number (or is negative) is a 400, where DRF's own
+    pagination quietly answers the default page: a client that asked for something else should
+    learn it did not get it. A `limit` above the ceiling answers the ceiling's worth, as DRF's.
+    """
 
     default_limit = 100
     max_limit = 500
+
+    def get_limit(self, request: Request) -> int:
+        raw = request.query_params.get(self.limit_query_param)
+        if raw is None:
+            return self.default_limit
+        # Any number of digits: a limit above the ceiling answers the ceiling's worth.
+        limit = _whole_number(self.limit_query_param, raw, minimum=1, maximum=10**30)
+        return min(limit, self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        raw = request.query_params.get(self.offset_query_param)
+        return 0 if raw is None else _whole_number(self.offset_query_param, raw, minimum=0)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["schema"]["minimum"] = 1
+            else:
+                parameter["schema"].update({"minimum": 0, "maximum": ID_MAX})
+        return parameters
+
+
+def _whole_number(name: str, raw: str, *, minimum: int, maximum: int = ID_MAX) -> int:
+    if raw.isascii() and raw.isdigit():
+        # Python refuses int() of a few thousand digits; such a number is past any maximum.
+        value = int(raw) if len(raw) <= 30 else 10**30
+        if minimum <= value <= maximum:
+            return value
+    upto = "" if maximum >= 10**30 else f" and at most {maximum}"
+    message = f"{name} must be a whole number of at least {minimum}{upto}."
+    raise errors.InvalidInput(message, fields={name: [message]})
 
 
 _STATUS = {
@@ -84,7 +119,44 @@ class InputSerializer(serializers.Serializer):
                         for key in unknown
                     }
                 )
-        return super().to_internal_value(data)
+        not_text = {
+            key: ["Not a valid string."]
+            for key, field in self.fields.items()
+            if isinstance(data, dict) and key in data and not _is_text_for(field, data[key])
+        }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not_text and isinstance(exc.detail, dict):  # every field's error at once
+                raise serializers.ValidationError({**exc.detail, **not_text}) from None
+            raise
+        if not_text:
+            raise serializers.ValidationError(not_text)
+        return value
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 60}]}
+)
+class ProjectRefField(serializers.CharField):
+    """A project named by its id (a JSON number, or digits) or its slug."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 60)
+        kwargs.setdefault("help_text", "Project id or slug.")
+        super().__init__(**kwargs)
+
+
+def _is_text_for(field: serializers.Field, value: Any) -> bool:
+    """DRF's CharField turns a number into its digits; here a text field wants a JSON string
+    (or null where null is allowed), so `{"title": 0}` is refused rather than saved as "0"."""
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return all(_is_text_for(field.child, item) for item in value)
+    if isinstance(field, ProjectRefField):
+        return isinstance(value, (str, int)) and not isinstance(value, bool)
+    if not isinstance(field, serializers.CharField):
+        return True
+    return isinstance(value, str) or value is None
 
 
 def _messages(error: Any, where: str = "") -> list[str]:
@@ -106,16 +178,27 @@ def validated(serializer_class: type[serializers.Serializer], data: Any, **kwarg
     `errors` is {field: [message, …]} (ErrorSerializer), whatever the field's type."""
     serializer = serializer_class(data=data, **kwargs)
     if not serializer.is_valid():
-        fields = {name: _messages(error) for name, error in serializer.errors.items()}
-        first_field, first = next(iter(fields.items()))
-        prefix = "" if first_field == "non_field_errors" else f"{first_field}: "
-        raise errors.InvalidInput(f"{prefix}{first[0]}", fields=fields)
+        raise _invalid_input(serializer.errors)
     return serializer.validated_data
+
+
+def _invalid_input(detail: Any) -> errors.InvalidInput:
+    """DRF's validation errors ({field: errors}, or a bare list) as one InvalidInput."""
+    detail = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+    fields = {name: _messages(error) for name, error in detail.items()}
+    first_field, first = next(iter(fields.items()), ("non_field_errors", ["Invalid input."]))
+    prefix = "" if first_field == "non_field_errors" else f"{first_field}: "
+    return errors.InvalidInput(f"{prefix}{first[0]}", fields=fields)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, errors.DomainError):
         return domain_error_response(exc)
+    if isinstance(exc, serializers.ValidationError):
+        # Raised by DRF's own parts rather than `validated()` (SearchFilter refuses a NUL
+        # character with a bare list, the token view answers its serializer's errors): the
+        # same body as every other 400.
+        return domain_error_response(_invalid_input(exc.detail))
     response = drf_exception_handler(exc, context)
     # DRF's own refusals (malformed JSON, 401, 405) get the same `code` key as domain errors.
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
@@ -163,13 +246,3 @@ def add_common_error_responses(result: dict, **kwargs: Any) -> dict:
             for code in wanted:
                 responses.setdefault(code, {**error, "description": described[code]})
     return result
-
-
-class TokenApi(ObtainAuthToken):
-    """DRF's "token for a username and password", answering refusals in the API's error shape
-    (DRF's own view answers its serializer's raw errors)."""
-
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = validated(self.serializer_class, request.data, context={"request": request})
-        token, _ = Token.objects.get_or_create(user=data["user"])
-        return Response({"token": token.key})

@@ -130,7 +130,7 @@ class DeploymentDetailApi(RetrieveAPIView):
 
 
 class DeploymentExtendApi(APIView):
-    @extend_schema(request=ExtendInput, responses={200: DeploymentOutput})
+    @extend_schema(request=ExtendInput, responses={200: DeploymentOutput, **error_responses(409)})
     def post(self, request: Request, pk: int) -> Response:
         data = validated(ExtendInput, request.data)
         by = timedelta(hours=data["hours"]) if "hours" in data else None
@@ -143,7 +143,7 @@ class DeploymentExtendApi(APIView):
 class TaskDeployPreviewApi(APIView):
     @extend_schema(
         request=DeployPreviewInput,
-        responses={202: DeployPreviewOutput},
+        responses={202: DeployPreviewOutput, **error_responses(409, 503)},
         description="Queue the task's preview deployment (at `commit_sha`, else the task's head "
         "commit). Answers at once with the URL the preview will have.",
     )

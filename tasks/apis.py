@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.actors import Actor
-from aiworker.api import ID_MAX, InputSerializer, error_responses, validated
+from aiworker.api import ID_MAX, InputSerializer, ProjectRefField, error_responses, validated
 from tasks import selectors, services
 from tasks.models import Complexity, Priority, Task, TaskEvent, TaskQuestion
 from tasks.states import TaskState
@@ -185,7 +185,7 @@ STATE_HINT = {"state": "Change the state with POST /api/tasks/{id}/transition/."
 
 class TaskCreateInput(InputSerializer):
     unknown_field_hints = STATE_HINT
-    project = serializers.CharField(max_length=60, help_text="Project id or slug.")
+    project = ProjectRefField()
     title = serializers.CharField(max_length=settings.TASK_TITLE_MAX)
     description = _text(required=False, allow_blank=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)

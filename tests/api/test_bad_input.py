@@ -81,13 +81,19 @@ BAD_BODIES = {
         ({"name": 5.5, "max_concurrent_agents": "many"}, "max_concurrent_agents"),
         ({"default_branch": "a b"}, "default_branch"),
     ],
-    "project-put": [({"name": "only name"}, "slug")],
+    "project-put": [
+        ({"name": "only name"}, "slug"),
+        ({"name": "N", "slug": "n", "image_repository": 0}, "image_repository"),
+    ],
     "task-create": [
         ({"project": "shop"}, "title"),
         ({"title": "T"}, "project"),
         ({"project": "shop", "title": BIG}, "title"),
         ({"project": "shop", "title": "   "}, "title"),
         ({"project": "shop", "title": ["T"]}, "title"),
+        ({"project": "shop", "title": 5}, "title"),  # a number is not saved as its digits
+        ({"project": "shop", "title": "T", "spec": {"goals": 0}}, "spec"),
+        ({"project": True, "title": "T"}, "project"),
         ({"project": "shop", "title": "T", "description": BIG}, "description"),
         ({"project": "shop", "title": "T", "priority": "highest"}, "priority"),
         ({"project": "shop", "title": "T", "priority": 9}, "priority"),
@@ -300,6 +306,36 @@ def test_bad_list_filters(superuser_api, world, query, field):
     response = superuser_api.get(f"/api/tasks/?{query}")
     assert response.status_code == 400, response.content[:500]
     assert field in response.json()["errors"]
+
+
+@pytest.mark.parametrize("path", ["/api/projects/", "/api/tasks/", "/api/agents/"])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("offset=null", "offset"),
+        ("offset=1.5", "offset"),
+        ("offset=99999999999999999999", "offset"),
+        ("search=a%00b", "non_field_errors"),  # DRF's SearchFilter refuses NUL characters
+    ],
+)
+def test_bad_paging_and_search_are_refused_not_ignored(superuser_api, world, path, query, field):
+    """DRF's pagination quietly answers the default page for a limit or offset it cannot read;
+    here the client learns it did not get what it asked for, in the one error shape."""
+    response = superuser_api.get(f"{path}?{query}")
+    assert response.status_code == 400, response.content[:500]
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert field in body["errors"], body
+    assert body["detail"]
+
+
+def test_a_project_is_named_by_its_id_as_a_number_or_its_slug(superuser_api, world):
+    for ref in (world["project"].pk, str(world["project"].pk), "shop"):
+        response = send(superuser_api, "post", "/api/tasks/", {"project": ref, "title": "T"})
+        assert response.status_code == 201, response.content[:500]
 
 
 def test_dependency_cycle_is_refused(superuser_api, world):
