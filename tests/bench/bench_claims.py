@@ -34,7 +34,8 @@ AGENT_COUNTS = (1, 8, 32)
 FLOOR_AGENTS = 8  # the MCP-without-Django yardstick runs at the target's agent count
 # MCP server processes (`mcp_server --workers`). One by default: on the 2-core bench machine the
 # clients, MariaDB and the server already fill both cores, so 2 workers gave 87 against 81
-# claims/s at 8 agents, and a lone agent waited 56 ms a claim instead of 13 (not explained yet).
+# claims/s at 8 agents. (A lone agent's claims were ~40 ms slower with 2 workers until
+# mcpbridge/http_protocol.py turned Nagle's algorithm off: 21.5 ms p50 against 64 ms.)
 SERVER_WORKERS = int(os.environ.get("BENCH_MCP_WORKERS", "1"))
 MANAGE = os.path.join(settings.BASE_DIR, "manage.py")
 

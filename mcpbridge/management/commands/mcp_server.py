@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aiworker.startup import freeze_loaded_objects
 from mcpbridge.auth import TOKEN_ENV
+from mcpbridge.http_protocol import NoDelayH11Protocol
 from mcpbridge.server import build_server, http_app
 
 
@@ -47,8 +48,15 @@ class Command(BaseCommand):
                 port=port,
                 workers=workers,
                 log_level="warning",
+                http=NoDelayH11Protocol,  # see mcpbridge/http_protocol.py
             )
             return
-        config = uvicorn.Config(http_app(build_server()), host=host, port=port, log_level="warning")
+        config = uvicorn.Config(
+            http_app(build_server()),
+            host=host,
+            port=port,
+            log_level="warning",
+            http=NoDelayH11Protocol,
+        )
         freeze_loaded_objects()
         anyio.run(uvicorn.Server(config).serve)
