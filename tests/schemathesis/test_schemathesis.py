@@ -78,7 +78,8 @@ def test_schemathesis_finds_no_server_error(admin_user, settings, monkeypatch, t
     settings.AGENT_POD_NAMESPACE = ""
     # Thousands of requests in seconds from one token: the rate limit would answer most of them
     # 429 before they reach a view (it has its own tests in tests/test_rate_limits_csrf.py).
-    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "100000/minute"})
+    fuzz_rates = {TokenRateThrottle.scope: "100000/minute"}
+    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", fuzz_rates)
     token = _seed_data(admin_user)
     url, _stop = start_daphne()  # the process's one server; it outlives the test
     # Not a vacuous run: the token is accepted, so the cases reach the views.
