@@ -276,6 +276,41 @@ async def _mcp(url: str, workers: int, project_slug: str, tokens: list[str]) -> 
     return len(latencies) / (max(finished) - started.result()), latencies
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) used so far by a process and its children, from /proc (Linux);
+    None elsewhere. With `--workers N`, uvicorn's workers are the server's children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        stats = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        # The fields after the command name, which is in parentheses.
+                        fields = f.read().rpartition(")")[2].split()
+                except OSError:
+                    continue  # it ended while we looked
+                stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    except OSError:
+        return None
+    if pid not in stats:
+        return None
+    family = {pid}
+    for _ in range(3):  # server -> workers -> their helpers
+        family |= {p for p, (ppid, _) in stats.items() if ppid in family}
+    return sum(stats[p][1] for p in family) / tick
+
+
+def _cpu_per_claim(pid: int, claims: Any) -> tuple[float, list[float], float | None]:
+    """Runs `claims` (an `_mcp(...)` coroutine) and adds the server's CPU ms per claim."""
+    before = _cpu_seconds(pid)
+    rate, latencies = asyncio.run(claims)
+    after = _cpu_seconds(pid)
+    if before is None or after is None or not latencies:
+        return rate, latencies, None
+    return rate, latencies, (after - before) * 1000 / len(latencies)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -311,14 +346,19 @@ def _start_server(env: dict[str, str], floor: bool = False) -> tuple[subprocess.
     raise RuntimeError("mcp_server did not start")
 
 
-def _floor_rows(url: str, workers: int, ours: float, raw_rate: float) -> list[Row]:
+def _floor_rows(
+    floor: subprocess.Popen, url: str, workers: int, ours: float, raw_rate: float, cpu: float | None
+) -> list[Row]:
     """The MCP SDK serving the raw-SQL claim (tests/bench/mcp_floor_server.py), same client:
-    what MCP and HTTP cost without Django, so the gap to the product's row is Django's."""
+    what MCP and HTTP cost without Django, so the gap to the product's row is Django's. Then
+    both servers' CPU per claim: one server process runs Python on one core at a time (the
+    GIL), so 1,000 ms / (CPU ms per claim) is the most claims a second it can serve."""
     from projects.models import Project
 
     project = Project.objects.get(pk=_make_tasks(CLAIMS))
-    rate, lat = asyncio.run(_mcp(url, workers, project.slug, _agents(CLAIMS + workers)))
-    return [
+    tokens = _agents(CLAIMS + workers)
+    rate, lat, floor_cpu = _cpu_per_claim(floor.pid, _mcp(url, workers, project.slug, tokens))
+    rows = [
         Row(
             f"  MCP SDK serving the raw-SQL claim (no Django), {workers} agents",
             f"{rate:.0f}/s, p95 {_pct(lat, 0.95):.1f} ms",
@@ -327,6 +367,17 @@ def _floor_rows(url: str, workers: int, ours: float, raw_rate: float) -> list[Ro
             f"info: AiWorker's server does {ratio(ours, rate)} of it",
         )
     ]
+    if cpu is not None and floor_cpu is not None:
+        rows.append(
+            Row(
+                f"  server CPU per claim, {workers} agents (/proc)",
+                f"{cpu:.1f} ms: <= {1000 / cpu:.0f}/s a process",
+                f"{floor_cpu:.1f} ms: <= {1000 / floor_cpu:.0f}/s, the SDK without Django",
+                ratio(cpu, floor_cpu),
+                f"info: 0.40x of raw SQL needs <= {1000 / (0.4 * raw_rate):.1f} ms",
+            )
+        )
+    return rows
 
 
 def run() -> list[Row]:
@@ -367,7 +418,7 @@ def run() -> list[Row]:
             raw_rate, raw_lat = _raw_sql(workers, project.slug, _agents(CLAIMS + workers))
             project = Project.objects.get(pk=_make_tasks(CLAIMS))
             tokens = _agents(CLAIMS + workers)
-            rate, lat = asyncio.run(_mcp(url, workers, project.slug, tokens))
+            rate, lat, cpu = _cpu_per_claim(process.pid, _mcp(url, workers, project.slug, tokens))
             met = rate >= 0.4 * raw_rate
             target = ">= 0.40x" + (f": {'met' if met else 'NOT met'}" if workers == 8 else "")
             rows.append(
@@ -390,7 +441,7 @@ def run() -> list[Row]:
                 )
             )
             if workers == FLOOR_AGENTS:
-                rows += _floor_rows(floor_url, workers, rate, raw_rate)
+                rows += _floor_rows(floor_process, floor_url, workers, rate, raw_rate, cpu)
     finally:
         for server in (process, floor_process):
             server.terminate()
