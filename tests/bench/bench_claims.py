@@ -374,7 +374,7 @@ def _floor_rows(
                 f"{cpu:.1f} ms: <= {1000 / cpu:.0f}/s a process",
                 f"{floor_cpu:.1f} ms: <= {1000 / floor_cpu:.0f}/s, the SDK without Django",
                 ratio(cpu, floor_cpu),
-                f"info: 0.40x of raw SQL needs <= {1000 / (0.4 * raw_rate):.1f} ms",
+                f"info: 0.40x of raw SQL in one process needs <= {1000 / (0.4 * raw_rate):.1f} ms",
             )
         )
     return rows
