@@ -37,15 +37,25 @@ class Conflict(DomainError):
 class TransitionNotAllowed(Conflict):
     code = "transition_not_allowed"
 
-    def __init__(self, *, task_id: int, from_state: str, to_state: str, allowed: Iterable[str]):
+    def __init__(
+        self,
+        *,
+        task_id: int,
+        from_state: str,
+        to_state: str,
+        allowed: Iterable[str],
+        hint: str = "",
+    ):
         self.task_id = task_id
         self.from_state = from_state
         self.to_state = to_state
         self.allowed = sorted(allowed)
         targets = ", ".join(self.allowed) or "none"
+        # `hint` names what does make the move, e.g. "use Merge to staging".
         super().__init__(
             f"Task {task_id} cannot move from '{from_state}' to '{to_state}'. "
-            f"Allowed from '{from_state}': {targets}."
+            + (f"{hint} " if hint else "")
+            + f"Allowed from '{from_state}': {targets}."
         )
 
 

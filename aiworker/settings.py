@@ -229,6 +229,10 @@ DEPLOY_GC_SAFETY_WINDOW = env("DEPLOY_GC_SAFETY_WINDOW", default="1h")
 
 AGENT_OFFLINE_AFTER = env("AGENT_OFFLINE_AFTER", default="90s")
 TASK_LEASE = env("TASK_LEASE", default="10m")
+# How many active tasks (in progress, needs input) one agent may hold at once.
+AGENT_MAX_ACTIVE = env.int("AGENT_MAX_ACTIVE", default=1)
+# Progress lines kept per task: older ones are dropped (a chatty agent cannot grow the page).
+TASK_PROGRESS_KEEP = env.int("TASK_PROGRESS_KEEP", default=200)
 AGENT_COMMAND = env("AGENT_COMMAND", default="claude -p")
 # Agent pods (k8s/agent/): off until a namespace is given; then the admin, the API and the
 # autoscaler create pods there, whose runner reaches MCP at AGENT_MCP_URL.

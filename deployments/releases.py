@@ -156,13 +156,12 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
         )
         release.tasks.set(merged)
         for task in merged:
-            task_services.task_transition(
+            task_services.task_release_transition(
                 task_id=task.pk,
                 to_state=S.STAGING,
+                release_id=release.pk,
                 actor=actor,
-                note=f"Merged to staging in release {release.pk}.",
-                expected_from=S.APPROVED,
-                payload={"release_id": release.pk, "commit_sha": sha},
+                note=f"Merged to staging in release {release.pk} ({sha[:12]}).",
             )
         _deploy_on_commit(release)
     return release
@@ -205,13 +204,13 @@ def release_promote(*, release_id: Any, actor: Actor) -> Release:
         )
         release.tasks.set(tasks)
         for task in tasks:
-            task_services.task_transition(
+            task_services.task_release_transition(
                 task_id=task.pk,
                 to_state=S.PRODUCTION,
+                release_id=release.pk,
                 actor=actor,
-                note=f"Promoted to production in release {release.pk}.",
-                expected_from=S.STAGING,
-                payload={"release_id": release.pk, "staging_release_id": staging.pk},
+                note=f"Promoted to production in release {release.pk} "
+                f"(from staging release {staging.pk}).",
             )
         _deploy_on_commit(release)
     return release

@@ -40,11 +40,12 @@ def _state_answer(task: Task, **extra: Any) -> dict[str, Any]:
 
 def _next_task(*, agent: Agent, project: str | None) -> dict[str, Any]:
     scope = shape.agent_project(agent, project)
-    task = task_services.task_claim_next(agent=agent, project=scope)
-    if task is None:
+    # The answer is built inside the claim's transaction: if it cannot be, nothing is claimed.
+    answer = task_services.task_claim_next(agent=agent, project=scope, answer=shape.task_context)
+    if answer is None:
         where = f"project '{project}'" if project else "your projects"
         return {"task": None, "message": f"No claimable task in {where}. Ask again later."}
-    return shape.task_context(task)
+    return answer
 
 
 def _context(*, agent: Agent) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from aiworker.actors import Actor
 from projects import admin_actions
 from tasks import rules, services
 from tasks.models import Task, TaskEvent, TaskFeedback, TaskQuestion
-from tasks.states import TaskState
+from tasks.states import ACTIVE_STATES, TaskState, plain_move_targets
 
 
 def _run_on_each(
@@ -36,6 +36,15 @@ def _run_on_each(
             done.append(f"#{task.pk}")
     if done:
         messages.success(request, f"{verb}: {', '.join(done)}.")
+
+
+# The plain moves an operator can make in bulk: staging and production are the release
+# actions' alone, and an active state needs an agent named (the board's start dialog).
+ADMIN_MOVE_TARGETS = [
+    state
+    for state in TaskState
+    if state not in ACTIVE_STATES and any(state in plain_move_targets(s) for s in TaskState)
+]
 
 
 def _move_action(state: TaskState) -> Callable[..., None]:
@@ -169,7 +178,7 @@ class TaskAdmin(admin.ModelAdmin):
     )
     inlines = (TaskQuestionInline, TaskEventInline)
     actions = (
-        *(_move_action(state) for state in TaskState),
+        *(_move_action(state) for state in ADMIN_MOVE_TARGETS),
         "requeue",
         "cancel",
         "approve",
@@ -199,7 +208,7 @@ class TaskAdmin(admin.ModelAdmin):
         else:
             return
         live.broadcast_on_commit(
-            project_id=obj.project_id, event=event, data=services._task_data(obj)
+            project_id=obj.project_id, event=event, data=services.task_data(obj)
         )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

@@ -212,6 +212,13 @@ class TransitionInput(InputSerializer):
     to_state = serializers.ChoiceField(choices=TaskState.choices)
     note = _text(required=False, allow_blank=True)
     position = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    agent = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The agent that holds the task, when a person starts it (backlog -> "
+        "in_progress); required there.",
+    )
 
 
 class AnswerInput(InputSerializer):
@@ -335,7 +342,9 @@ class TaskTransitionApi(APIView):
         request=TransitionInput,
         responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404, 409)},
         description="Move the task along the state machine. A move the table does not allow "
-        "answers 409 with `allowed`, the states it may move to.",
+        "answers 409 with `allowed`, the states it may move to. Staging and production are "
+        "reached only through the release endpoints (merge-to-staging, promote, rollback); a "
+        "plain move there answers 409 naming the action. Starting a task names its `agent`.",
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(TransitionInput, request.data)
@@ -345,6 +354,7 @@ class TaskTransitionApi(APIView):
             actor=Actor.of_user(request.user),
             note=data.get("note", ""),
             position=data.get("position"),
+            agent_id=data.get("agent"),
         )
         return _detail(pk)
 

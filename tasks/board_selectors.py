@@ -15,6 +15,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -147,15 +148,32 @@ def board_column_page(*, project_id: int, state: str, offset: int, limit: int) -
     return as_cards(board_cards(project_id=project_id).filter(state=state)[offset : offset + limit])
 
 
-def board_agent_names(*, project_id: int) -> list[str]:
-    """Names for the agent filter: every agent with a card here, loaded or not."""
-    names = (
-        Task.objects.filter(project_id=project_id, assigned_agent__isnull=False)
-        .order_by("assigned_agent__name")
-        .values_list("assigned_agent__name", flat=True)
-        .distinct()
+@dataclass(frozen=True)
+class BoardAgents:
+    filter_names: list[str]  # every agent with a card here, loaded or not
+    startable: list[tuple[int, str]]  # who a person may name when starting a task
+
+
+def board_agents(*, project_id: int) -> BoardAgents:
+    """The agents the board shows, in one query: for the agent filter and the start dialog."""
+    has_card = Exists(Task.objects.filter(project_id=project_id, assigned_agent_id=OuterRef("pk")))
+    may_work_here = Q(revoked_at__isnull=True) & (
+        Q(project_id__isnull=True) | Q(project_id=project_id)
     )
-    return list(names)
+    rows = (
+        rules.agent_model()
+        .objects.annotate(has_card=has_card)
+        .filter(Q(has_card=True) | may_work_here)
+        .order_by("name")
+        .values_list("pk", "name", "has_card", "revoked_at", "project_id", "status")
+    )
+    names, startable = [], []
+    for pk, name, card, revoked_at, agent_project, status in rows:
+        if card:
+            names.append(name)
+        if revoked_at is None and agent_project in (None, project_id) and status != "offline":
+            startable.append((pk, name))
+    return BoardAgents(filter_names=names, startable=startable)
 
 
 def board_card(*, project_id: int, task_id: int) -> Card | None:

@@ -63,6 +63,16 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["project", "state", "priority", "position"]),
         ]
+        # The database refuses what the choices refuse: a row written past the services (a
+        # raw UPDATE, a bad fixture) cannot hold a value a claim would then fail to read.
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(priority__in=Priority.values), name="task_priority_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=TaskState.values), name="task_state_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"

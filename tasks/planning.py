@@ -11,7 +11,7 @@ from aiworker import errors, live
 from aiworker.actors import Actor
 from tasks import rules
 from tasks.models import Task
-from tasks.services import _lock_task, _task_data, clean_priority, clean_text, record_event
+from tasks.services import clean_priority, clean_text, lock_task, record_event, task_data
 from tasks.services import task_create as _task_create
 
 MAX_SUBTASKS = 50
@@ -63,7 +63,7 @@ def task_create_subtasks(
     Each item is {title, description?, priority?, depends_on?}. The whole graph — existing
     edges of the project plus the new ones — is checked for unknown ids and cycles first.
     """
-    parent = _lock_task(parent_id)
+    parent = lock_task(parent_id)
     if not isinstance(subtasks, list | tuple) or not subtasks:
         raise errors.InvalidInput(
             "subtasks must be a non-empty list.", fields={"subtasks": ["Give at least one."]}
@@ -141,6 +141,6 @@ def task_create_subtasks(
         payload={"subtask_ids": [t.pk for t in created]},
     )
     live.broadcast_on_commit(
-        project_id=parent.project_id, event="task.updated", data=_task_data(parent)
+        project_id=parent.project_id, event="task.updated", data=task_data(parent)
     )
     return created

@@ -1,11 +1,13 @@
 """Rules that decide whether a task may move: dependencies, WIP limits, the dependency DAG."""
 
 from collections.abc import Iterable
+from typing import Any
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
 from tasks.models import Task
-from tasks.states import DEPENDENCY_MET_STATES, TaskState
+from tasks.states import ACTIVE_STATES, DEPENDENCY_MET_STATES, TaskState
 
 
 def unmet_dependencies_q() -> Exists:
@@ -47,10 +49,16 @@ def unmet_dependencies(task: Task) -> list[Task]:
 
 
 def wip_allows(*, project_id: int, wip_limit: int | None, state: str, adding: int = 1) -> bool:
-    """Whether `adding` more tasks fit in the column `state` of the project."""
+    """Whether `adding` more tasks fit in the column `state` of the project.
+
+    The in-progress limit counts every task an agent holds (in progress and needs input): a
+    task whose agent asked a question still holds its slot, so asking and answering never
+    push the column past its limit.
+    """
     if wip_limit is None:
         return True
-    current = Task.objects.filter(project_id=project_id, state=state).count()
+    states = ACTIVE_STATES if state == TaskState.IN_PROGRESS else {state}
+    current = Task.objects.filter(project_id=project_id, state__in=states).count()
     return current + adding <= wip_limit
 
 
@@ -94,3 +102,41 @@ def project_dependency_edges(project_id: int) -> list[tuple[int, int]]:
             "from_task_id", "to_task_id"
         )
     )
+
+
+def agent_model() -> Any:
+    # The agents app stands above this one (STYLE: floors); the model is reached through the
+    # relation, not imported.
+    return Task._meta.get_field("assigned_agent").related_model
+
+
+def held_task_ids(
+    agent_id: int, *, excluding: int | None = None, limit: int | None = None
+) -> list[int]:
+    """The active tasks an agent holds, oldest first (a plain read)."""
+    held = Task.objects.filter(assigned_agent_id=agent_id, state__in=ACTIVE_STATES)
+    if excluding is not None:
+        held = held.exclude(pk=excluding)
+    ids = held.order_by("id").values_list("pk", flat=True)
+    return list(ids[:limit] if limit is not None else ids)
+
+
+def holder_refusal(*, agent: Any, task: Task) -> str:
+    """Why `agent` may not hold `task` as an active task, or "" when it may.
+
+    The one place the rule "an agent holds at most AGENT_MAX_ACTIVE tasks" is decided.
+    """
+    if agent.revoked_at is not None:
+        return f"Agent {agent.name} is revoked."
+    if agent.status == "offline":
+        return f"Agent {agent.name} is offline."
+    if agent.project_id and agent.project_id != task.project_id:
+        return f"Agent {agent.name} may only work on another project."
+    held = held_task_ids(agent.pk, excluding=task.pk)
+    if len(held) >= settings.AGENT_MAX_ACTIVE:
+        names = ", ".join(f"#{pk}" for pk in held)
+        return (
+            f"Agent {agent.name} already holds {names} "
+            f"(at most {settings.AGENT_MAX_ACTIVE} active task(s) per agent)."
+        )
+    return ""

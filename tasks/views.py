@@ -24,7 +24,7 @@ from tasks import services
 from tasks.board_render import CardRenderer
 from tasks.forms import AnswerForm, FeedbackForm, NoteForm, TaskForm
 from tasks.models import Priority, Task
-from tasks.states import TaskState, allowed_targets
+from tasks.states import TaskState, plain_move_targets
 
 S = TaskState
 MAX_JSON_BODY = 100_000  # a 20,000-character note fits
@@ -51,7 +51,7 @@ def _move_targets(user: Any) -> dict[str, list[tuple[str, str]]]:
     for state in S:
         targets = []
         for target in S:
-            if target.value not in allowed_targets(state):
+            if target.value not in plain_move_targets(state):
                 continue
             perm = services.TRANSITION_PERMISSIONS.get((state.value, target.value))
             if perm and not user.has_perm(perm):
@@ -138,7 +138,7 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
     context: dict[str, Any] = {
         "project": project,  # with staging_release_id
         "columns": mark_safe(columns),  # the renderer escapes
-        "agents": selectors.board_agent_names(project_id=project.pk),
+        "agents": selectors.board_agents(project_id=project.pk),
         "priorities": Priority.choices,
         "page_size": selectors.PAGE_SIZE,
     }
@@ -185,6 +185,7 @@ def move(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
             to_state=body.get("to_state"),  # type: ignore[arg-type]
             actor=Actor.of_user(request.user),
             note=body.get("note", ""),
+            agent_id=body.get("agent"),
         )
     except Http404:
         return JsonResponse({"detail": f"Task {task_id} is not on this board."}, status=404)
@@ -200,7 +201,7 @@ def move(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
 
 
 def _actions(task: Task, user: Any) -> dict[str, bool]:
-    targets = allowed_targets(task.state)
+    targets = plain_move_targets(task.state)
     return {
         "approve": task.state == S.READY_TO_TEST and user.has_perm("tasks.approve_task"),
         # The service lets any signed-in person send work back with feedback.

@@ -168,15 +168,37 @@
 
   // --- moving cards --------------------------------------------------------------------------
 
+  // Starting a task by hand names the agent that holds it (a task in progress has a holder).
+  function askForAgent(card) {
+    const dialog = document.getElementById("start-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(null);
+    dialog.querySelector(".start-task-id").textContent = "#" + card.dataset.taskId;
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function onClose() {
+        dialog.removeEventListener("close", onClose);
+        const select = document.getElementById("start-agent");
+        resolve(dialog.returnValue === "start" && select ? Number(select.value) : null);
+      });
+      dialog.returnValue = "";
+      dialog.showModal();
+    });
+  }
+
   async function moveCard(card, toState) {
     const fromState = card.dataset.state;
     if (!toState || toState === fromState) return;
+    const body = { to_state: toState };
+    if (fromState === "backlog" && toState === "in_progress") {
+      const agent = await askForAgent(card);
+      if (agent === null) return; // cancelled: nothing moves
+      body.agent = agent;
+    }
     const home = { parent: card.parentElement, next: card.nextElementSibling };
     placeCard(card, toState); // optimistic; snaps back if the service refuses
     card.classList.add("pending");
     let answer;
     try {
-      answer = await postJSON(urlFor(root.dataset.moveUrl, card.dataset.taskId), { to_state: toState });
+      answer = await postJSON(urlFor(root.dataset.moveUrl, card.dataset.taskId), body);
     } catch (e) {
       answer = { ok: false, data: { detail: "The server could not be reached; the card was not moved." } };
     }

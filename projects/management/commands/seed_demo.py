@@ -20,6 +20,7 @@ from django.utils import timezone
 from agents.models import Agent
 from agents.services import agent_create
 from aiworker.actors import Actor
+from deployments.models import Release
 from projects.models import Project
 from tasks.models import Priority, Task, TaskQuestion
 from tasks.services import record_event, task_create
@@ -72,6 +73,12 @@ class Command(BaseCommand):
         password = saved.get("admin_password", "")
         return password if password and user.check_password(password) else ""
 
+    def _second_agent(self) -> Agent:
+        agent = Agent.objects.filter(name="demo-agent-2").first()
+        if agent is None:
+            agent, _ = agent_create(name="demo-agent-2")  # its token is never shown
+        return agent
+
     def _agent(self, saved: dict[str, str]) -> str:
         agent = Agent.objects.filter(name="demo-agent").first()
         if agent is None:
@@ -95,7 +102,13 @@ class Command(BaseCommand):
             wip_limits={"in_progress": 3},
         )
         actor = Actor.system("demo loader")
-        agent = Agent.objects.get(name="demo-agent")
+        # Every active task has its own holder and a real lease (SPEC §5): the demo agent
+        # holds one, a second demo agent the one waiting on a question. Under `make run`
+        # the watchdog gives their tasks back if nobody drives them, and says so.
+        holders = {
+            TaskState.IN_PROGRESS: Agent.objects.get(name="demo-agent"),
+            TaskState.NEEDS_INPUT: self._second_agent(),
+        }
         now = timezone.now()
         for title, state, priority in DEMO_TASKS:
             task = task_create(
@@ -107,14 +120,18 @@ class Command(BaseCommand):
             )
             if state != TaskState.BACKLOG:
                 # The demo jumps straight to each column; a real task gets there step by step.
+                holder = holders.get(state)
                 Task.objects.filter(pk=task.pk).update(
                     state=state,
                     state_changed_at=now - timedelta(hours=len(title) % 7),
-                    assigned_agent=agent if state != TaskState.CANCELLED else None,
-                    lease_expires_at=now + timedelta(days=3650)
-                    if state in (TaskState.IN_PROGRESS, TaskState.NEEDS_INPUT)
-                    else None,
+                    assigned_agent=holder,
+                    attempt_count=1 if holder else 0,
+                    lease_expires_at=now + settings.TASK_LEASE_DURATION if holder else None,
                 )
+                if holder:
+                    Agent.objects.filter(pk=holder.pk).update(
+                        current_task=task, status="busy", last_heartbeat_at=now
+                    )
                 record_event(
                     task=task,
                     kind="status_changed",
@@ -123,10 +140,19 @@ class Command(BaseCommand):
                     to_state=state,
                     message="Loaded by the demo.",
                 )
+            if state in (TaskState.STAGING, TaskState.PRODUCTION):
+                # A task in staging or production got there with a release that carried it.
+                release = Release.objects.create(
+                    project=project,
+                    environment=state,
+                    status=Release.Status.LIVE,
+                    deployed_at=now,
+                )
+                release.tasks.add(task)
             if state == TaskState.NEEDS_INPUT:
                 TaskQuestion.objects.create(
                     task=task,
-                    agent=agent,
+                    agent=holders[TaskState.NEEDS_INPUT],
                     question="Retry forever, or give up after 5 attempts?",
                     options=["forever", "5 attempts"],
                 )
