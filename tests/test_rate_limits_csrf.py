@@ -72,7 +72,7 @@ def test_throttled_token_write_changes_nothing(monkeypatch, user, project):
     [
         ("board-task-create", {"title": "sneaky", "description": "", "priority": 1}),
         ("board-task-action", {"action": "cancel"}),
-        ("board-move", {"to_state": "in_progress"}),
+        ("board-move", {"to_state": "cancelled"}),
     ],
 )
 def test_board_forms_refuse_a_post_without_csrf_token(user, project, name, data):

@@ -326,6 +326,13 @@ def task_transition(
     from_state = task.state
     if expected_from is not None and from_state != expected_from:
         raise errors.Conflict(f"Task {task.pk} is '{from_state}', not '{expected_from}'.")
+    if not is_allowed(from_state, to_state):
+        raise errors.TransitionNotAllowed(
+            task_id=task.pk,
+            from_state=from_state,
+            to_state=to_state,
+            allowed=plain_move_targets(from_state),
+        )
     action = RELEASE_TRANSITIONS.get((from_state, to_state))
     if action:
         raise errors.TransitionNotAllowed(
@@ -335,8 +342,7 @@ def task_transition(
             allowed=plain_move_targets(from_state),
             hint=f"Only a release moves a task there: use {action}.",
         )
-    if is_allowed(from_state, to_state):
-        _check_actor_may(actor=actor, task=task, from_state=from_state, to_state=to_state)
+    _check_actor_may(actor=actor, task=task, from_state=from_state, to_state=to_state)
     if holder is not None and from_state in ACTIVE_STATES and holder.pk != task.assigned_agent_id:
         raise errors.Conflict(
             f"Task {task.pk} is held by another agent; release it before naming a new one."

@@ -111,19 +111,43 @@ def test_patch_updates_through_the_service(api, project):
 
 def test_transition_and_refusal_names_allowed_targets(api, project):
     task = make_task(project=project)
+    agent, _ = make_agent()
+    # Starting a task names its agent; without one it is refused and nothing changes.
+    response = api.post(f"/api/tasks/{task.pk}/transition/", {"to_state": "in_progress"})
+    assert response.status_code == 409 and "needs an agent" in response.json()["detail"]
+    task.refresh_from_db()
+    assert (task.state, task.assigned_agent_id) == ("backlog", None)
     response = api.post(
-        f"/api/tasks/{task.pk}/transition/", {"to_state": "in_progress", "note": "go"}
+        f"/api/tasks/{task.pk}/transition/",
+        {"to_state": "in_progress", "note": "go", "agent": agent.pk},
     )
     assert response.status_code == 200, response.json()
     assert response.json()["state"] == "in_progress"
+    task.refresh_from_db()
+    assert task.assigned_agent_id == agent.pk and task.lease_expires_at is not None
 
     response = api.post(f"/api/tasks/{task.pk}/transition/", {"to_state": "production"})
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "transition_not_allowed"
-    assert body["allowed"] == ["backlog", "cancelled", "needs_input", "ready_to_test"]
+    assert body["allowed"] == ["backlog", "cancelled", "ready_to_test"]
     task.refresh_from_db()
     assert task.state == "in_progress"
+
+
+def test_plain_move_to_staging_or_production_is_refused_naming_the_action(api, project):
+    approved = make_task(project=project, state=S.APPROVED)
+    staged = make_task(project=project, state=S.STAGING)
+    for task, target, action in (
+        (approved, "staging", "Merge to staging"),
+        (staged, "production", "Promote"),
+    ):
+        response = api.post(f"/api/tasks/{task.pk}/transition/", {"to_state": target})
+        assert response.status_code == 409
+        assert f"use {action}" in response.json()["detail"]
+        before = task.state
+        task.refresh_from_db()
+        assert task.state == before and task.events.count() == 0
 
 
 def test_questions_list_and_answer_resumes_task(api, project, user):
@@ -160,12 +184,25 @@ def test_approve_needs_permission(api, approver, project):
 
 
 def test_request_changes_leaves_feedback(api, project):
-    task = make_task(project=project, state=S.READY_TO_TEST)
+    agent, _ = make_agent()
+    task = make_task(project=project, state=S.READY_TO_TEST, assigned_agent=agent)
     response = api.post(f"/api/tasks/{task.pk}/request-changes/", {"feedback": "Button is off"})
     assert response.status_code == 200, response.json()
     task.refresh_from_db()
-    assert task.state == "in_progress"
+    assert (task.state, task.assigned_agent_id) == ("in_progress", agent.pk)
     assert TaskFeedback.objects.get(task=task).body == "Button is off"
+
+
+def test_request_changes_with_a_busy_agent_goes_to_the_backlog_with_the_feedback(api, project):
+    agent, _ = make_agent()
+    make_task(project=project, state=S.IN_PROGRESS, assigned_agent=agent)  # busy elsewhere
+    task = make_task(project=project, state=S.READY_TO_TEST, assigned_agent=agent)
+    response = api.post(f"/api/tasks/{task.pk}/request-changes/", {"feedback": "Button is off"})
+    assert response.status_code == 200, response.json()
+    task.refresh_from_db()
+    assert (task.state, task.assigned_agent_id) == ("backlog", None)
+    assert TaskFeedback.objects.get(task=task, seen_at__isnull=True).body == "Button is off"
+    assert "already holds" in task.events.last().message
 
 
 def test_put_dependencies_replaces_them(api, project):
@@ -182,7 +219,8 @@ def test_put_dependencies_replaces_them(api, project):
 
 def test_events_timeline(api, project):
     task = make_task(project=project)
-    api.post(f"/api/tasks/{task.pk}/transition/", {"to_state": "in_progress"})
+    agent, _ = make_agent()
+    api.post(f"/api/tasks/{task.pk}/transition/", {"to_state": "in_progress", "agent": agent.pk})
     api.post(f"/api/tasks/{task.pk}/transition/", {"to_state": "backlog", "note": "later"})
     body = api.get(f"/api/tasks/{task.pk}/events/").json()
     assert body["count"] == 2

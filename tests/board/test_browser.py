@@ -92,7 +92,9 @@ def test_drag_and_drop_shows_on_a_second_board(open_context, project, approver, 
         state=S.READY_TO_TEST,
         preview_url="https://task-9.preview.example",
     )
-    factories.make_task(project=project, title="Approved one", state=S.APPROVED)
+    approved = factories.make_task(project=project, title="Approved one", state=S.APPROVED)
+    factories.make_agent(name="claude-8")  # free to start a task
+    factories.make_agent(name="claude-9")
     other = factories.make_user()
     first = open_board(open_context(approver), project.slug)
     second = open_board(open_context(other), project.slug)
@@ -100,6 +102,15 @@ def test_drag_and_drop_shows_on_a_second_board(open_context, project, approver, 
     first.locator(f"#task-{mover.pk}").drag_to(
         first.locator('section.column[data-state="in_progress"]')
     )
+    # Starting a task by hand names its agent: the board asks. Cancel moves nothing.
+    expect(first.locator("#start-dialog")).to_be_visible()
+    first.locator("#start-dialog button[value=cancel]").click()
+    expect(card_in(first, "backlog", mover)).to_be_visible()
+    first.locator(f"#task-{mover.pk}").drag_to(
+        first.locator('section.column[data-state="in_progress"]')
+    )
+    first.select_option("#start-agent", label="claude-8")
+    first.click("#start-confirm")
     expect(card_in(second, "in_progress", mover)).to_be_visible()
     expect(second.locator('section.column[data-state="in_progress"] .count')).to_have_text("2")
     mover.refresh_from_db()
@@ -114,13 +125,24 @@ def test_drag_and_drop_shows_on_a_second_board(open_context, project, approver, 
     )
     expect(card_in(first, "in_progress", mover)).to_be_visible()
     mover.refresh_from_db()
-    assert mover.state == S.IN_PROGRESS
+    assert mover.state == S.IN_PROGRESS and mover.assigned_agent.name == "claude-8"
+
+    # A plain move to staging is refused for everyone and names the release action.
+    first.locator(f"#task-{approved.pk}").drag_to(
+        first.locator('section.column[data-state="staging"]')
+    )
+    expect(first.locator("#board-message")).to_contain_text("use Merge to staging")
+    expect(card_in(first, "approved", approved)).to_be_visible()
+    approved.refresh_from_db()
+    assert approved.state == S.APPROVED
 
     # The keyboard "move to" menu does the same as a drop.
     second.locator(f"#task-{keyed.pk} summary").focus()
     second.keyboard.press("Enter")
     second.locator(f'#task-{keyed.pk} button.move-to[data-to="in_progress"]').focus()
     second.keyboard.press("Enter")
+    second.select_option("#start-agent", label="claude-9")
+    second.click("#start-confirm")
     expect(card_in(first, "in_progress", keyed)).to_be_visible()
 
     # Filters hide cards without a reload.
@@ -179,6 +201,7 @@ def test_rest_api_and_admin_changes_show_on_an_open_board(open_context, project,
     admin_user = factories.make_user(is_staff=True, is_superuser=True)
     by_api = factories.make_task(project=project, title="Moved by the API")
     by_admin = factories.make_task(project=project, title="Moved in the admin")
+    agent, _ = factories.make_agent()
     board = open_board(open_context(user), project.slug)
 
     operator = open_context(admin_user)
@@ -187,7 +210,7 @@ def test_rest_api_and_admin_changes_show_on_an_open_board(open_context, project,
     token = next(c["value"] for c in operator.cookies() if c["name"] == "csrftoken")
     response = page.request.post(
         f"/api/tasks/{by_api.pk}/transition/",
-        data={"to_state": "in_progress"},
+        data={"to_state": "in_progress", "agent": agent.pk},
         headers={"X-CSRFToken": token},
     )
     assert response.status == 200, response.text()
@@ -206,7 +229,12 @@ def test_login_page_and_anonymous_websocket_is_refused(open_context, project, us
     for i, state in enumerate([S.IN_PROGRESS, S.CANCELLED, S.BACKLOG]):
         made = services.task_create(project=project, title=f"Flow {i}", actor=factories.system())
         if state != S.BACKLOG:
-            services.task_transition(task_id=made.pk, to_state=state, actor=factories.system())
+            services.task_transition(
+                task_id=made.pk,
+                to_state=state,
+                actor=factories.system(),
+                agent_id=factories.make_agent()[0].pk if state == S.IN_PROGRESS else None,
+            )
     context = open_context()
     page = context.new_page()
     page.goto(f"/projects/{project.slug}/board/")
@@ -271,7 +299,7 @@ def test_cards_entering_a_column_together_all_arrive(open_context, project, user
     for task in tasks:
         answer = mover.request.post(
             f"/projects/{project.slug}/tasks/{task.pk}/move/",
-            data={"to_state": "in_progress"},
+            data={"to_state": "in_progress", "agent": factories.make_agent()[0].pk},
             headers={"X-CSRFToken": token},
         )
         assert answer.ok, answer.text()
@@ -317,7 +345,12 @@ def test_a_board_that_lost_its_socket_redraws_from_the_database_on_reconnect(
     refusing = True
     proxies[-1].close()
     expect(root).to_have_attribute("data-live", "closed")
-    services.task_transition(task_id=moved.pk, to_state=S.IN_PROGRESS, actor=factories.system())
+    services.task_transition(
+        task_id=moved.pk,
+        to_state=S.IN_PROGRESS,
+        actor=factories.system(),
+        agent_id=factories.make_agent()[0].pk,
+    )
     page.wait_for_timeout(300)  # an event could not reach it: the card stays where it was
     expect(card_in(page, "backlog", moved)).to_be_visible()
 

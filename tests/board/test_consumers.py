@@ -72,14 +72,14 @@ def test_signed_in_board_receives_events_after_commit(project, user):
         hello = await communicator.receive_json_from(timeout=5)
         assert hello == {"event": "board.hello", "data": {"project": project.pk}}
         move = sync_to_async(services.task_transition)
-        await move(task_id=other_project_task.pk, to_state="in_progress", actor=factories.system())
-        await move(task_id=task.pk, to_state="in_progress", actor=factories.system())
+        await move(task_id=other_project_task.pk, to_state="cancelled", actor=factories.system())
+        await move(task_id=task.pk, to_state="cancelled", actor=factories.system())
         message = await communicator.receive_json_from(timeout=5)
         assert message["event"] == "task.status_changed"
         assert message["data"]["id"] == task.pk
         assert (message["data"]["from_state"], message["data"]["to_state"]) == (
             TaskState.BACKLOG,
-            TaskState.IN_PROGRESS,
+            TaskState.CANCELLED,
         )
         assert await communicator.receive_nothing(timeout=0.2)
         await communicator.send_json_to({"type": "ping"})
@@ -107,7 +107,7 @@ def test_forwarding_an_event_skips_the_database_thread_hop(project, user, monkey
         await communicator.receive_json_from(timeout=5)  # hello
         assert len(hops) == 1  # the connect
         await sync_to_async(services.task_transition)(
-            task_id=task.pk, to_state="in_progress", actor=factories.system()
+            task_id=task.pk, to_state="cancelled", actor=factories.system()
         )
         message = await communicator.receive_json_from(timeout=5)
         assert (message["event"], message["data"]["id"]) == ("task.status_changed", task.pk)
@@ -136,7 +136,7 @@ def test_boards_connecting_all_at_once_all_join_and_get_events(project, user):
         for board in boards:
             await board.receive_json_from(timeout=10)  # hello
         await sync_to_async(services.task_transition)(
-            task_id=task.pk, to_state="in_progress", actor=factories.system()
+            task_id=task.pk, to_state="cancelled", actor=factories.system()
         )
         events = await asyncio.gather(*(b.receive_json_from(timeout=10) for b in boards))
         assert {(e["event"], e["data"]["id"]) for e in events} == {("task.status_changed", task.pk)}
@@ -173,7 +173,7 @@ def test_a_ping_renews_the_group_membership(project, user):
         await communicator.send_json_to({"type": "ping"})
         assert (await communicator.receive_json_from(timeout=5))["event"] == "board.pong"
         move = sync_to_async(services.task_transition)
-        await move(task_id=task.pk, to_state="in_progress", actor=factories.system())
+        await move(task_id=task.pk, to_state="cancelled", actor=factories.system())
         message = await communicator.receive_json_from(timeout=5)
         assert (message["event"], message["data"]["id"]) == ("task.status_changed", task.pk)
         assert len(joined) == 2  # on connect, and again on the ping

@@ -63,7 +63,10 @@ def test_wrong_password_is_refused(client, member):
 def test_projects_page_counts_and_chart(member_client, project):
     factories.make_task(project=project)
     task = services.task_create(project=project, title="Live", actor=factories.system())
-    services.task_transition(task_id=task.pk, to_state=S.IN_PROGRESS, actor=factories.system())
+    agent, _ = factories.make_agent()
+    services.task_transition(
+        task_id=task.pk, to_state=S.IN_PROGRESS, actor=factories.system(), agent_id=agent.pk
+    )
     response = member_client.get("/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -125,7 +128,12 @@ def test_card_shows_badges(member_client, project):
 
 def test_legal_move_persists(member_client, project):
     task = factories.make_task(project=project)
-    response = _move(member_client, task, {"to_state": "in_progress"})
+    agent, _ = factories.make_agent()
+    # Starting a task names its agent (the board's start dialog); without one nothing moves.
+    refused = _move(member_client, task, {"to_state": "in_progress"})
+    assert refused.status_code == 409 and "needs an agent" in refused.json()["detail"]
+    assert refused.json()["card"]["state"] == "backlog"
+    response = _move(member_client, task, {"to_state": "in_progress", "agent": agent.pk})
     assert response.status_code == 200
     assert response.json()["state"] == "in_progress"
     assert response.json()["counts"]["in_progress"] == 1
@@ -395,7 +403,8 @@ def test_empty_or_repeated_answer_changes_nothing(member_client, project):
 
 
 def test_approve_request_changes_cancel_reopen(approver_client, member_client, project):
-    task = factories.make_task(project=project, state=S.READY_TO_TEST)
+    worker, _ = factories.make_agent()
+    task = factories.make_task(project=project, state=S.READY_TO_TEST, assigned_agent=worker)
     action = lambda name: reverse("board-task-action", args=[project.slug, task.pk, name])  # noqa: E731
     response = member_client.post(action("approve"), follow=True)
     assert b"needs the permission" in response.content

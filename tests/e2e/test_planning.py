@@ -5,7 +5,7 @@ import pytest
 
 from tasks.models import Task
 from tasks.rules import claimable
-from tasks.services import task_claim_next, task_transition
+from tasks.services import task_claim_next, task_release_transition, task_transition
 from tasks.states import TaskState
 from tests import factories
 from tests.mcpbridge.conftest import call, http_client, run, snapshot
@@ -68,8 +68,11 @@ def test_parent_waits_for_its_subtasks(mcp_url):
 
     worker, _ = factories.make_agent()
     assert task_claim_next(agent=worker) == model
-    for state in (TaskState.READY_TO_TEST, TaskState.APPROVED, TaskState.STAGING):
+    for state in (TaskState.READY_TO_TEST, TaskState.APPROVED):
         task_transition(task_id=model.pk, to_state=state, actor=factories.system())
+    task_release_transition(
+        task_id=model.pk, to_state=TaskState.STAGING, release_id=1, actor=factories.system()
+    )
     assert list(claimable(Task.objects.filter(project=project))) == [api]
 
     task_transition(task_id=api.pk, to_state=TaskState.CANCELLED, actor=factories.system())

@@ -34,7 +34,7 @@ async def _board_sees_a_move(slug: str, cookie: bytes, task_id: int) -> dict:
     from asgiref.sync import sync_to_async
 
     await sync_to_async(services.task_transition)(
-        task_id=task_id, to_state=S.IN_PROGRESS, actor=Actor.system("fault test")
+        task_id=task_id, to_state=S.CANCELLED, actor=Actor.system("fault test")
     )
     event = await board.receive_json_from(timeout=10)
     await board.disconnect()
@@ -72,9 +72,9 @@ def test_redis_outage_keeps_pages_up_and_live_updates_resume(own_redis, user, pr
             assert health.json()["checks"]["database"] == "ok"
             # A move during the outage is committed; only its live event is lost.
             url = reverse("board-move", args=[project.slug, during.pk])
-            moved = client.post(url, json.dumps({"to_state": "in_progress"}), "application/json")
+            moved = client.post(url, json.dumps({"to_state": "cancelled"}), "application/json")
             assert moved.status_code == 200
-            assert Task.objects.get(pk=during.pk).state == S.IN_PROGRESS
+            assert Task.objects.get(pk=during.pk).state == S.CANCELLED
 
             own_redis.start()  # same port, empty: channels_redis reconnects on its own
             event = async_to_sync(_board_sees_a_move)(project.slug, cookie.encode(), after.pk)
