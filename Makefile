@@ -41,9 +41,16 @@ migrate: install
 demo: migrate
 	$(MANAGE) seed_demo
 
-# Embedded default: SQLite under var/, in-memory channel layer, eager jobs, MCP at /mcp.
+# Embedded default: SQLite under var/, in-memory channel layer, MCP at /mcp; the Procfile's web
+# server (daphne on 127.0.0.1:$(PORT)), Celery worker and Celery beat under honcho, on kombu's
+# filesystem broker in var/celery-broker/ (no Redis; aiworker/settings.py says why). With
+# REDIS_URL set they use Redis instead. Ctrl-C stops all three.
+PORT ?= 8000
+
 run: demo
-	$(MANAGE) runserver 127.0.0.1:8000
+	@echo "make run: web, MCP and boards on http://127.0.0.1:$(PORT)/; Celery worker and beat beside it"
+	exec env WEB_PORT=$(PORT) CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem://localhost/}} \
+		$(VENV)/bin/honcho start --port $(PORT)
 
 test: install contract-deps schemathesis-deps
 	$(PY) -m pytest

@@ -4,19 +4,31 @@ From sync code the send normally blocks on `async_to_sync`. Code called from an 
 worker thread (the MCP server) can declare that loop with `send_from_threads_on`: its events are
 then handed to the loop and the thread goes on at once. Per project group they leave in the
 order they were committed (one FIFO lock per group), as with the blocking send.
+
+The in-memory channel layer of the embedded default lives in one process, so under `make run`
+the Celery worker and beat would send into a layer no board listens to. There
+`LIVE_EVENTS_FORWARD_URL` names the web server's relay (`relay_view`): each event is posted to
+it, signed with SECRET_KEY and stamped with the time, and the web server sends it to its
+boards. One blocking post per event keeps a process's events in commit order.
 """
 
 import asyncio
 import contextlib
 import contextvars
 import logging
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core import signing
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +79,9 @@ def send_from_threads_on(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
 
 
 def send_now(*, project_id: int, event: str, data: dict[str, Any]) -> None:
+    if settings.LIVE_EVENTS_FORWARD_URL:
+        _forward(settings.LIVE_EVENTS_FORWARD_URL, project_id=project_id, event=event, data=data)
+        return
     layer = get_channel_layer()
     if layer is None:
         return
@@ -111,3 +126,46 @@ async def _send(lock: asyncio.Lock, layer: Any, group: str, message: dict) -> No
             logger.warning(
                 "live event %s for %s not sent", message.get("event"), group, exc_info=True
             )
+
+
+# --- the relay: events of processes without the web server's channel layer -------------------
+
+RELAY_SALT = "aiworker.live.relay"
+# A signed event older than this is refused, so a captured request cannot be replayed later.
+RELAY_MAX_AGE = 60
+RELAY_TIMEOUT = 5.0
+
+
+def _forward(url: str, *, project_id: int, event: str, data: dict[str, Any]) -> None:
+    body = signing.dumps(
+        {"project_id": project_id, "event": event, "data": data}, salt=RELAY_SALT
+    ).encode()
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "text/plain"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=RELAY_TIMEOUT) as answer:
+            answer.read()
+    except Exception:
+        # As with a channel-layer outage: committed already, only liveness is lost.
+        logger.warning("live event %s for project %s not relayed", event, project_id, exc_info=True)
+
+
+@csrf_exempt  # no session or form: the signature is the authentication
+@require_POST
+async def relay_view(request: HttpRequest) -> HttpResponse:
+    """Send an event relayed by a worker or beat process to this process's boards."""
+    try:
+        payload = signing.loads(request.body.decode(), salt=RELAY_SALT, max_age=RELAY_MAX_AGE)
+    except (signing.BadSignature, UnicodeDecodeError):
+        return HttpResponse(status=403)
+    if not isinstance(payload, dict):
+        return HttpResponse(status=400)
+    event, project_id, data = payload.get("event"), payload.get("project_id"), payload.get("data")
+    if event not in EVENTS or type(project_id) is not int or not isinstance(data, dict):
+        return HttpResponse(status=400)
+    layer = get_channel_layer()
+    if layer is not None:
+        message = {"type": "board.event", "event": event, "data": data}
+        await layer.group_send(project_group(project_id), message)
+    return HttpResponse(status=204)

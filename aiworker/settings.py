@@ -142,7 +142,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Redis: channel layer and Celery broker ---------------------------------------------------
+# --- Redis: channel layer; Celery broker -----------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
@@ -158,35 +158,64 @@ if REDIS_URL:
             },
         }
     }
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CELERY_BROKER_URL = "memory://"
-    CELERY_TASK_ALWAYS_EAGER = True
+# The in-memory layer does not cross processes: `make run` gives its worker and beat the web
+# server's relay URL, and aiworker.live posts their events there (signed with SECRET_KEY) for
+# the web server to send to its boards. Redis needs no relay.
+LIVE_EVENTS_FORWARD_URL = "" if REDIS_URL else env("LIVE_EVENTS_FORWARD_URL", default="")
 
+# The broker: Redis when REDIS_URL is set. Without it, `memory://` and eager jobs (a plain
+# `manage.py` command or the test suite runs each job in-process), unless the environment names
+# a broker: `make run` sets `filesystem://` (kombu's filesystem transport, messages as files
+# under var/celery-broker/) so that its Celery worker and beat run beside the web server with
+# no Redis. Filesystem rather than kombu's SQLAlchemy transport: no extra dependency, and no
+# second SQLite writer polling beside the platform's own SQLite database (SQLite has one writer
+# at a time; "database is locked" is the SQLAlchemy transport's known failure on SQLite). What
+# it gives up, acceptable on a developer's machine: a worker killed with SIGKILL loses the job
+# it was running (the file is gone once read), where Redis delivers it again.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://"
+)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-job leaves the message for another worker
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A whole worker killed (kill -9, node lost) leaves its unacked job in Redis, handed to another
 # worker after this many seconds: longer than any job, far shorter than kombu's default hour.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "celery-broker"
+    # One folder is both ends of the queue: the web server and beat write, the worker reads.
+    for _folder in ("messages", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "data_folder_in": str(_broker_dir / "messages"),
+        "data_folder_out": str(_broker_dir / "messages"),
+        "control_folder": str(_broker_dir / "control"),
+        # The worker looks for new files this often (kombu's default is 1 s); a short poll
+        # also lets the worker see a stop request sooner, so one Ctrl-C ends it cleanly well
+        # within honcho's 5 s before it kills.
+        "polling_interval": 0.2,
+    }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
-# Periodic jobs; DatabaseScheduler copies these into django-celery-beat's tables on start.
+# Periodic jobs; DatabaseScheduler copies these into django-celery-beat's tables on start (and
+# updates an entry whose schedule changed). The two watchdogs' intervals follow TASK_LEASE and
+# AGENT_OFFLINE_AFTER (set at the end of this file).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "release-expired-task-leases": {
         "task": "tasks.jobs.release_expired_leases",
-        "schedule": 30.0,
+        "schedule": 30,
     },
     "mark-stale-agents-offline": {
         "task": "agents.jobs.mark_stale_agents_offline",
-        "schedule": 30.0,
+        "schedule": 30,
     },
     "reconcile-pull-requests": {
         "task": "projects.jobs.reconcile_pull_requests",
@@ -337,3 +366,21 @@ TASK_LEASE_DURATION = parse_duration(TASK_LEASE)
 AGENT_OFFLINE_DURATION = parse_duration(AGENT_OFFLINE_AFTER)
 PREVIEW_TTL_DURATION = parse_duration(PREVIEW_TTL)
 DEPLOY_GC_SAFETY_WINDOW_DURATION = parse_duration(DEPLOY_GC_SAFETY_WINDOW)
+
+
+def watchdog_interval(window: timedelta) -> int:
+    """Seconds between two runs of the job that watches `window`: half of it, within 1–30 s.
+
+    Half, so that whatever runs out is acted on within one interval of running out (a 5 s
+    lease: checked every 2 s); at most 30 s, so long windows are still watched closely; whole
+    seconds, because django-celery-beat stores an interval as an integer.
+    """
+    return max(1, min(30, int(window.total_seconds() // 2)))
+
+
+CELERY_BEAT_SCHEDULE["release-expired-task-leases"]["schedule"] = watchdog_interval(
+    TASK_LEASE_DURATION
+)
+CELERY_BEAT_SCHEDULE["mark-stale-agents-offline"]["schedule"] = watchdog_interval(
+    AGENT_OFFLINE_DURATION
+)

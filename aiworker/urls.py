@@ -3,7 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from aiworker import health
+from aiworker import health, live
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("projects.urls")),
@@ -20,6 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("agents/", include("agents.console_urls")),
+    # Live events of `make run`'s worker and beat, relayed to this process's boards (live.py).
+    path("internal/live-events/", live.relay_view, name="live-relay"),
     path("", include("deployments.board_urls")),
     path("", include("tasks.board_urls")),
 ]
