@@ -6,6 +6,7 @@ printed again; they are for a developer's machine only.
 """
 
 import json
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -58,11 +59,12 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("Demo project ready" if created else "Demo project already loaded")
         )
-        self.stdout.write(f"  Board:     http://127.0.0.1:8000/projects/{DEMO_SLUG}/board/")
-        self.stdout.write("  Admin:     http://127.0.0.1:8000/admin/")
+        base = f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"  # `make run` honours PORT
+        self.stdout.write(f"  Board:     {base}/projects/{DEMO_SLUG}/board/")
+        self.stdout.write(f"  Admin:     {base}/admin/")
         self.stdout.write(f"  Login:     admin / {password or '(changed by you; not shown)'}")
         shown = token or "rotated; not shown"
-        self.stdout.write(f"  MCP:       http://127.0.0.1:8000/mcp  (demo agent token: {shown})")
+        self.stdout.write(f"  MCP:       {base}/mcp  (demo agent token: {shown})")
 
     def _admin(self, saved: dict[str, str]) -> str:
         user = User.objects.filter(username="admin").first()
