@@ -5,8 +5,8 @@ import pytest
 from django.contrib.messages import constants
 from django.test import Client
 
-from tasks.models import Task, TaskEvent
 from tasks.admin import ADMIN_MOVE_TARGETS
+from tasks.models import Task, TaskEvent
 from tasks.states import ACTIVE_STATES, TaskState, plain_move_targets
 from tests.factories import make_agent, make_project, make_task, make_user
 
