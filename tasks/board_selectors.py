@@ -237,7 +237,7 @@ def task_timeline(*, task_id: int) -> QuerySet[TaskEvent]:
     return (
         TaskEvent.objects.filter(task_id=task_id)
         .select_related("actor_user", "actor_agent")
-        .order_by("created_at", "id")
+        .order_by("-created_at", "-id")
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +28,7 @@ from tasks.models import Priority, Task
 from tasks.states import TaskState, plain_move_targets
 
 S = TaskState
+TIMELINE_PAGE = 50  # timeline lines per page of the task page
 MAX_JSON_BODY = 100_000  # a 20,000-character note fits
 
 
@@ -222,7 +224,10 @@ def task_detail(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
     context = {
         "project": project,
         "task": task,
-        "events": selectors.task_timeline(task_id=task.pk),
+        # Newest first, a page at a time: a long-running task's page stays small.
+        "events": Paginator(selectors.task_timeline(task_id=task.pk), TIMELINE_PAGE).get_page(
+            request.GET.get("events")
+        ),
         "open_questions": [q for q in questions if q.is_open],
         "answered_questions": [q for q in questions if not q.is_open],
         "feedback": list(task.feedback.all()),

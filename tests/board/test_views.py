@@ -480,3 +480,20 @@ def test_form_encoded_move_is_a_400_not_a_crash(member_client, project):
     assert "application/json" in response.json()["detail"]
     task.refresh_from_db()
     assert task.state == S.BACKLOG
+
+
+def test_task_page_timeline_is_paged_newest_first(member_client, project):
+    task = factories.make_task(project=project)
+    for i in range(120):
+        services.record_event(
+            task=task, kind="progress", actor=factories.system(), message=f"step {i}"
+        )
+    url = reverse("board-task", args=[project.slug, task.pk])
+    first = member_client.get(url).content.decode()
+    assert "step 119" in first and "step 70" in first and "step 69" not in first
+    assert "Page 1 of 3" in first
+    last = member_client.get(url, {"events": 3}).content.decode()
+    assert "step 0" in last and "step 119" not in last
+    # A page out of range or not a number shows the nearest page, never an error.
+    assert member_client.get(url, {"events": "x"}).status_code == 200
+    assert "Page 3 of 3" in member_client.get(url, {"events": 99}).content.decode()
