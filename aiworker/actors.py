@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from agents.models import Agent
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Actor:
     kind: str  # one of TaskEvent.ActorKind
     user: Any = None  # an auth user, for kind "user"
-    agent: Agent | None = None
+    agent: Any = None  # an agents.Agent (this floor does not import the agents app)
     label: str = ""
 
     @classmethod
@@ -21,7 +18,7 @@ class Actor:
         return cls(kind="user", user=user, label=user.get_username())
 
     @classmethod
-    def of_agent(cls, agent: Agent) -> Actor:
+    def of_agent(cls, agent: Any) -> Actor:
         return cls(kind="agent", agent=agent, label=agent.name)
 
     @classmethod
