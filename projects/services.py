@@ -1,5 +1,6 @@
 """Writes that involve Gitea (SPEC §9): connect a project, task branches and pull requests,
-merges and reconciling PR state. Webhook deliveries are processed in projects/deliveries.py.
+merges and reconciling PR state. Webhook deliveries are processed in
+projects/forges/gitea_deliveries.py.
 
 No database transaction is held open while Gitea is called: each service calls Gitea first
 (every call is idempotent or checked before it is repeated), then records the outcome in a
@@ -19,7 +20,7 @@ from django.utils.text import slugify
 
 from aiworker import errors, live
 from aiworker.actors import Actor
-from projects import gitea
+from projects.forges import gitea
 from projects.models import Project
 from tasks import services as task_services
 from tasks.models import Task, TaskEvent, TaskFeedback

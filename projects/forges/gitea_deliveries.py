@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from aiworker import errors
 from aiworker.actors import Actor
-from projects import gitea
 from projects import services as gitea_services
+from projects.forges import gitea
 from projects.models import Project, WebhookDelivery
 from tasks import services as task_services
 from tasks.models import Task, TaskFeedback
