@@ -9,13 +9,15 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "slug",
+        "forge",
+        "deploy_driver",
         "gitea_owner",
         "gitea_repo",
         "default_branch",
         "max_concurrent_agents",
         "created_at",
     )
-    list_filter = ("created_at",)
+    list_filter = ("forge", "deploy_driver", "created_at")
     search_fields = ("name", "slug", "gitea_owner", "gitea_repo", "description")
     prepopulated_fields = {"slug": ("name",)}
     # The webhook secret signs Gitea deliveries; it is never rendered, not even to operators.
