@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("agents/", include("agents.console_urls")),
+    path("git/", include("projects.forges.local_urls")),
     path("", include("deployments.board_urls")),
     path("", include("tasks.board_urls")),
 ]

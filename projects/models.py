@@ -132,3 +132,58 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"
+
+
+class PullRequest(models.Model):
+    """A pull request of the local forge: the platform keeps it, as Gitea keeps its own."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+        MERGED = "merged"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pull_requests")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=255)
+    body = models.TextField(blank=True)
+    head_ref = models.CharField(max_length=255)
+    base_ref = models.CharField(max_length=100)
+    head_sha = models.CharField(max_length=64, blank=True)
+    # Where the base stood when the PR merged: its diff stays readable afterwards.
+    base_sha = models.CharField(max_length=64, blank=True)
+    merge_commit_sha = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="pull_request_number_once")
+        ]
+        indexes = [models.Index(fields=["project", "head_ref", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} #{self.number}"
+
+
+class PullRequestComment(models.Model):
+    """What people (and the platform) said on a local pull request."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        PLATFORM = "platform"
+
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.COMMENT)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {self.pull_request}"

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 S = TaskState
 BRANCH_PREFIX = "task/"
 SLUG_MAX = 40
+ZERO_SHA = "0" * 40
 BASE_RE = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 # Comments the platform writes on a PR start with this, so they never come back as feedback.
 OWN_COMMENT_MARK = "AiWorker:"
@@ -255,6 +256,31 @@ def comment_on_pull_request(*, task: Task, body: str) -> None:
         forge_of(task.project).comment(number=task.pr_number, body=f"{OWN_COMMENT_MARK} {body}")
     except errors.DomainError:
         logger.warning("could not comment on PR #%s of task %s", task.pr_number, task.pk)
+
+
+def task_branch_pushed(*, project: Project, ref: str, after: str, actor: Actor) -> str:
+    """A push moved a branch (Gitea's push webhook, or a push to the local forge): the task
+    whose branch it is records the new head, and its preview redeploys. What happened, as text
+    ("ignored: …" when the push concerns no task)."""
+    branch = ref.removeprefix("refs/heads/")
+    task = Task.objects.filter(project=project, branch_name=branch).first() if branch else None
+    if task is None:
+        task_id = task_id_from_branch(ref)
+        task = Task.objects.filter(project=project, pk=task_id).first() if task_id else None
+    if task is None:
+        return f"ignored: push to {branch[:100]}, no task's branch"
+    if not after or after == ZERO_SHA:
+        return f"ignored: branch {branch[:100]} deleted"
+    record_task_change(
+        task.pk,
+        actor=actor,
+        kind="pushed",
+        message=f"Pushed {after[:10]} to {branch}.",
+        head_sha=after,
+        branch_name=task.branch_name or branch,
+    )
+    start_job_on_commit("deployments.jobs.deploy_preview", task_id=task.pk, commit_sha=after)
+    return f"task {task.pk}: head {after[:10]}"
 
 
 # --- reconcile --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 FORGES: dict[str, str] = {
     "gitea": "projects.forges.gitea.GiteaForge",
+    "local": "projects.forges.local.LocalForge",
 }
 
 
