@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from projects import admin_actions
-from projects.models import Project, WebhookDelivery
+from projects.models import Project, PullRequest, PullRequestComment, WebhookDelivery
 
 
 @admin.register(Project)
@@ -9,13 +9,15 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "slug",
+        "forge",
+        "deploy_driver",
         "gitea_owner",
         "gitea_repo",
         "default_branch",
         "max_concurrent_agents",
         "created_at",
     )
-    list_filter = ("created_at",)
+    list_filter = ("forge", "deploy_driver", "created_at")
     search_fields = ("name", "slug", "gitea_owner", "gitea_repo", "description")
     prepopulated_fields = {"slug": ("name",)}
     # The webhook secret signs Gitea deliveries; it is never rendered, not even to operators.
@@ -38,4 +40,39 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+class PullRequestCommentInline(admin.TabularInline):
+    model = PullRequestComment
+    extra = 0
+    fields = ("created_at", "author", "kind", "body")
+    readonly_fields = ("created_at", "author", "kind", "body")
+    can_delete = False
+
+
+@admin.register(PullRequest)
+class PullRequestAdmin(admin.ModelAdmin):
+    """The local forge's pull requests: the forge's services write them, people read them."""
+
+    list_display = ("__str__", "title", "head_ref", "base_ref", "state", "created_at")
+    list_filter = ("state", "project")
+    search_fields = ("title", "head_ref", "body")
+    list_select_related = ("project",)
+    readonly_fields = (
+        "project",
+        "number",
+        "head_ref",
+        "base_ref",
+        "head_sha",
+        "base_sha",
+        "merge_commit_sha",
+        "state",
+        "created_at",
+        "updated_at",
+        "merged_at",
+    )
+    inlines = [PullRequestCommentInline]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

@@ -8,8 +8,9 @@ from celery import shared_task
 
 from aiworker import errors
 from aiworker.actors import Actor
-from projects import deliveries, services
-from projects.gitea import GiteaUnavailable
+from projects import services
+from projects.forges import gitea_deliveries as deliveries
+from projects.forges.gitea import GiteaUnavailable
 
 RETRY: dict[str, Any] = {
     "autoretry_for": (GiteaUnavailable,),

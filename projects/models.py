@@ -1,6 +1,7 @@
 import secrets
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -8,7 +9,28 @@ def generate_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def default_forge() -> str:
+    """Gitea when the platform has one, else the platform's own local forge."""
+    return Project.Forge.GITEA if settings.GITEA_URL else Project.Forge.LOCAL
+
+
+def default_deploy_driver() -> str:
+    """With no Gitea the project runs locally too; else the DEPLOY_DRIVER setting decides."""
+    return Project.DeployDriver.SETTING if settings.GITEA_URL else Project.DeployDriver.LOCAL
+
+
 class Project(models.Model):
+    class Forge(models.TextChoices):
+        GITEA = "gitea", "Gitea"
+        LOCAL = "local", "Local (a bare repository served by the platform)"
+
+    class DeployDriver(models.TextChoices):
+        SETTING = "", "The DEPLOY_DRIVER setting"
+        KUBERNETES = "kubernetes", "Kubernetes"
+        GITOPS = "gitops", "GitOps (Argo CD)"
+        LOCAL = "local", "Local (the run command on a loopback port)"
+        DISABLED = "disabled", "Disabled"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
@@ -35,6 +57,39 @@ class Project(models.Model):
     # Needed in clear to compute the HMAC of each delivery; never rendered on a page or in the API.
     webhook_secret = models.CharField(max_length=100, default=generate_webhook_secret)
     gitea_webhook_id = models.BigIntegerField(null=True, blank=True)
+    forge = models.CharField(
+        max_length=20,
+        choices=Forge.choices,
+        default=default_forge,
+        help_text="Where the repository, pull requests and merges live.",
+    )
+    deploy_driver = models.CharField(
+        max_length=20,
+        choices=DeployDriver.choices,
+        default=default_deploy_driver,
+        blank=True,
+        help_text="How previews, staging and production are deployed.",
+    )
+    # The local forge and the local deploy driver.
+    local_repo_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Bare repository of the local forge: an existing path, or empty for "
+        "var/repos/<slug>.git (created by the platform).",
+    )
+    run_command = models.CharField(
+        max_length=500,
+        blank=True,
+        default="python -m http.server {port}",
+        help_text="Local driver: started in a worktree of the commit; {port} (also $PORT) is "
+        "the free loopback port it must listen on.",
+    )
+    health_path = models.CharField(
+        max_length=200,
+        default="/",
+        validators=[RegexValidator(r"^/[^\s]*$", "A path starting with /.")],
+        help_text="Local driver: ready once http://127.0.0.1:<port><path> answers below 500.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,3 +132,58 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"
+
+
+class PullRequest(models.Model):
+    """A pull request of the local forge: the platform keeps it, as Gitea keeps its own."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+        MERGED = "merged"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pull_requests")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=255)
+    body = models.TextField(blank=True)
+    head_ref = models.CharField(max_length=255)
+    base_ref = models.CharField(max_length=100)
+    head_sha = models.CharField(max_length=64, blank=True)
+    # Where the base stood when the PR merged: its diff stays readable afterwards.
+    base_sha = models.CharField(max_length=64, blank=True)
+    merge_commit_sha = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="pull_request_number_once")
+        ]
+        indexes = [models.Index(fields=["project", "head_ref", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} #{self.number}"
+
+
+class PullRequestComment(models.Model):
+    """What people (and the platform) said on a local pull request."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        PLATFORM = "platform"
+
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.COMMENT)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {self.pull_request}"

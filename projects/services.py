@@ -1,9 +1,11 @@
-"""Writes that involve Gitea (SPEC §9): connect a project, task branches and pull requests,
-merges and reconciling PR state. Webhook deliveries are processed in projects/deliveries.py.
+"""Writes that involve the project's forge (SPEC §9): task branches and pull requests, merges,
+pushes; connecting a project to Gitea and reconciling Gitea's PR state. Each service reaches
+the forge through the interface of projects/forges/ (Gitea or local). Gitea's webhook
+deliveries are processed in projects/forges/gitea_deliveries.py.
 
-No database transaction is held open while Gitea is called: each service calls Gitea first
-(every call is idempotent or checked before it is repeated), then records the outcome in a
-short transaction on a locked row.
+No database transaction is held open while the forge is called: each service calls the forge
+first (every call is idempotent or checked before it is repeated), then records the outcome in
+a short transaction on a locked row.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from django.utils.text import slugify
 
 from aiworker import errors, live
 from aiworker.actors import Actor
-from projects import gitea
+from projects import forges
+from projects.forges import gitea
 from projects.models import Project
 from tasks import services as task_services
 from tasks.models import Task, TaskEvent, TaskFeedback
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 S = TaskState
 BRANCH_PREFIX = "task/"
 SLUG_MAX = 40
+ZERO_SHA = "0" * 40
 BASE_RE = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 # Comments the platform writes on a PR start with this, so they never come back as feedback.
 OWN_COMMENT_MARK = "AiWorker:"
@@ -59,6 +63,10 @@ def webhook_url(project: Project) -> str:
 def task_url(task: Task) -> str:
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     return f"{base}/projects/{task.project.slug}/tasks/{task.pk}/"
+
+
+def forge_of(project: Project) -> forges.Forge:
+    return forges.get_forge(project)
 
 
 def repo_of(project: Project) -> tuple[str, str]:
@@ -148,7 +156,7 @@ def project_connect(*, project_id: int, actor: Actor) -> Project:
                 owner=owner, repo=repo, default_branch=project.default_branch, as_user=as_user
             )
         for branch in (project.staging_branch, project.production_branch):
-            _ensure_branch(client, owner=owner, repo=repo, name=branch, base=project.default_branch)
+            gitea._ensure_branch(client, owner, repo, name=branch, base=project.default_branch)
         hook = next((h for h in client.hooks.list(owner=owner, repo=repo) if h.url == url), None)
         if hook is None:
             hook = client.hooks.create(
@@ -162,19 +170,6 @@ def project_connect(*, project_id: int, actor: Actor) -> Project:
     return project
 
 
-def _ensure_branch(
-    client: gitea.GiteaClient, *, owner: str, repo: str, name: str, base: str
-) -> bool:
-    """Create `name` from `base`; True if created, False if it was there already."""
-    try:
-        client.branches.create(owner=owner, repo=repo, name=name, base=base)
-    except errors.Conflict as exc:
-        if getattr(exc, "status", None) == 409:  # Gitea: "branch already exists"
-            return False
-        raise
-    return True
-
-
 # --- task branch and pull request -------------------------------------------------------------
 
 
@@ -185,11 +180,9 @@ def task_create_branch(*, task_id: int, actor: Actor, base: str | None = None) -
             "base must be a branch name.", fields={"base": ["Letters, digits, . _ / - only."]}
         )
     task = _load_task(task_id, actor=actor)
-    owner, repo = repo_of(task.project)
     name = task.branch_name or branch_name_for(task)
     base = base or task.project.default_branch
-    with _client() as client:
-        created = _ensure_branch(client, owner=owner, repo=repo, name=name, base=base)
+    created = forge_of(task.project).create_branch(name=name, base=base)
     if not created and task.branch_name == name:
         return task  # a retry: nothing new to record
     message = f"Branch {name} {'created from ' + base if created else 'already existed'}."
@@ -209,37 +202,19 @@ def pull_request_body(task: Task, summary: str) -> str:
 def task_open_pull_request(
     *, task_id: int, actor: Actor, title: str | None = None, body: str | None = None
 ) -> Task:
-    """Open the PR task branch -> default branch, or find the one already open.
-
-    A retry after a timeout (the first request may have reached Gitea) looks for the open PR
-    by head and base before it creates one, so there is never a second PR.
-    """
+    """Open the PR task branch -> default branch, or find the one already open (a retry never
+    makes a second PR: the forge looks for the open one first)."""
     title = task_services.clean_text(title, field="title", max_length=255) or None
     body = task_services.clean_text(body, field="body")
     task = _load_task(task_id, actor=actor)
     if not task.branch_name:
         raise errors.Conflict(f"Task {task.pk} has no branch yet: call create_branch first.")
-    owner, repo = repo_of(task.project)
-    head, base = task.branch_name, task.project.default_branch
-    with _client() as client:
-        pr = client.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
-        opened = pr is None
-        if pr is None:
-            try:
-                pr = client.pulls.create(
-                    owner=owner,
-                    repo=repo,
-                    head=head,
-                    base=base,
-                    title=title or f"Task #{task.pk}: {task.title}"[:255],
-                    body=pull_request_body(task, body),
-                )
-            except errors.Conflict:
-                # Gitea says one exists already (opened by a request we saw time out).
-                pr = client.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
-                if pr is None:
-                    raise
-                opened = False
+    pr, opened = forge_of(task.project).open_pull_request(
+        head=task.branch_name,
+        base=task.project.default_branch,
+        title=title or f"Task #{task.pk}: {task.title}"[:255],
+        body=pull_request_body(task, body),
+    )
     if not opened and task.pr_number == pr.number and task.pr_url == pr.html_url:
         return task
     return record_task_change(
@@ -253,21 +228,14 @@ def task_open_pull_request(
     )
 
 
-def task_merge_pull_request(*, task_id: int, actor: Actor) -> gitea.PullRequest:
+def task_merge_pull_request(*, task_id: int, actor: Actor) -> forges.PullRequest:
     """Merge the task's PR into its base; a PR merged already is fine. Conflict on conflicts."""
     task = _load_task(task_id, actor=actor)
     if not task.pr_number:
         raise errors.Conflict(f"Task {task.pk} has no pull request to merge.")
-    owner, repo = repo_of(task.project)
-    with _client() as client:
-        pr = client.pulls.get(owner=owner, repo=repo, number=task.pr_number)
-        if not pr.merged:
-            if pr.state != "open":
-                raise errors.Conflict(f"Pull request #{pr.number} is closed without a merge.")
-            client.pulls.merge(
-                owner=owner, repo=repo, number=pr.number, message=f"Task #{task.pk}: {task.title}"
-            )
-            pr = client.pulls.get(owner=owner, repo=repo, number=pr.number)
+    pr = forge_of(task.project).merge_pull_request(
+        number=task.pr_number, message=f"Task #{task.pk}: {task.title}"
+    )
     if not TaskEvent.objects.filter(task=task, kind="pr_merged").exists():
         record_task_change(
             task.pk,
@@ -280,16 +248,39 @@ def task_merge_pull_request(*, task_id: int, actor: Actor) -> gitea.PullRequest:
 
 def comment_on_pull_request(*, task: Task, body: str) -> None:
     """Say something on the task's PR (best effort: the timeline has it already)."""
-    if not task.pr_number or not settings.GITEA_URL:
+    if not task.pr_number:
         return
-    owner, repo = repo_of(task.project)
+    if task.project.forge == Project.Forge.GITEA and not settings.GITEA_URL:
+        return
     try:
-        with _client() as client:
-            client.comments.create(
-                owner=owner, repo=repo, number=task.pr_number, body=f"{OWN_COMMENT_MARK} {body}"
-            )
+        forge_of(task.project).comment(number=task.pr_number, body=f"{OWN_COMMENT_MARK} {body}")
     except errors.DomainError:
         logger.warning("could not comment on PR #%s of task %s", task.pr_number, task.pk)
+
+
+def task_branch_pushed(*, project: Project, ref: str, after: str, actor: Actor) -> str:
+    """A push moved a branch (Gitea's push webhook, or a push to the local forge): the task
+    whose branch it is records the new head, and its preview redeploys. What happened, as text
+    ("ignored: …" when the push concerns no task)."""
+    branch = ref.removeprefix("refs/heads/")
+    task = Task.objects.filter(project=project, branch_name=branch).first() if branch else None
+    if task is None:
+        task_id = task_id_from_branch(ref)
+        task = Task.objects.filter(project=project, pk=task_id).first() if task_id else None
+    if task is None:
+        return f"ignored: push to {branch[:100]}, no task's branch"
+    if not after or after == ZERO_SHA:
+        return f"ignored: branch {branch[:100]} deleted"
+    record_task_change(
+        task.pk,
+        actor=actor,
+        kind="pushed",
+        message=f"Pushed {after[:10]} to {branch}.",
+        head_sha=after,
+        branch_name=task.branch_name or branch,
+    )
+    start_job_on_commit("deployments.jobs.deploy_preview", task_id=task.pk, commit_sha=after)
+    return f"task {task.pk}: head {after[:10]}"
 
 
 # --- reconcile --------------------------------------------------------------------------------
@@ -327,7 +318,7 @@ def task_reconcile_pull_request(*, task_id: int, actor: Actor) -> str:
     return outcome
 
 
-def pull_request_state_changed(*, task_id: int, pr: gitea.PullRequest, actor: Actor) -> str:
+def pull_request_state_changed(*, task_id: int, pr: forges.PullRequest, actor: Actor) -> str:
     """Record a PR's merge or close once; start the preview's destroy job when it ends."""
     if pr.state == "open":
         if pr.head_sha:
@@ -351,7 +342,11 @@ def pull_request_state_changed(*, task_id: int, pr: gitea.PullRequest, actor: Ac
 
 def tasks_to_reconcile() -> list[int]:
     return list(
-        Task.objects.filter(pr_number__isnull=False, state__in=PR_WATCHED_STATES)
+        Task.objects.filter(
+            pr_number__isnull=False,
+            state__in=PR_WATCHED_STATES,
+            project__forge=Project.Forge.GITEA,
+        )
         .exclude(project__gitea_repo="")
         .values_list("pk", flat=True)
     )

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from projects import apis, gitea_apis, webhooks
+from projects import apis
+from projects.forges import gitea_apis
+from projects.forges import gitea_webhooks as webhooks
 
 urlpatterns = [
     path("projects/", apis.ProjectListCreateApi.as_view(), name="project-list"),

@@ -29,7 +29,14 @@ def make_user(*, username: str | None = None, perms: tuple[str, ...] = (), **fie
 
 def make_project(**fields: Any) -> Project:
     n = next(_seq)
-    defaults: dict[str, Any] = {"name": f"Project {n}", "slug": f"project-{n}"}
+    # The suite was written for Gitea and the DEPLOY_DRIVER setting: a test of the local forge
+    # or the local driver says so (forge="local", deploy_driver="local").
+    defaults: dict[str, Any] = {
+        "name": f"Project {n}",
+        "slug": f"project-{n}",
+        "forge": Project.Forge.GITEA,
+        "deploy_driver": Project.DeployDriver.SETTING,
+    }
     return Project.objects.create(**{**defaults, **fields})
 
 

@@ -39,8 +39,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _burst() -> list[Row]:
-    from projects import deliveries
     from projects import services as gitea_services
+    from projects.forges import gitea_deliveries as deliveries
     from projects.models import Project, WebhookDelivery
     from tasks.models import Task, TaskEvent
 

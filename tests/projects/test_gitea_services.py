@@ -6,7 +6,7 @@ import requests
 
 from aiworker import errors
 from projects import jobs, services
-from projects.gitea import NOT_CONFIGURED, GiteaUnavailable
+from projects.forges.gitea import NOT_CONFIGURED, GiteaUnavailable
 from projects.models import Project
 from tasks.models import Task, TaskEvent, TaskFeedback
 from tasks.states import TaskState

@@ -1,4 +1,4 @@
-"""`POST /api/webhooks/gitea/?project=<slug>`: thin; projects/deliveries.py does the work.
+"""`POST /api/webhooks/gitea/?project=<slug>`: thin; gitea_deliveries.py does the work.
 
 The raw body is read before anything parses it: the signature is checked on those bytes.
 Answers 202 once the delivery is recorded; the effects run in a job.
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.api import domain_error_response, error_responses
-from projects import deliveries
+from projects.forges import gitea_deliveries as deliveries
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from aiworker import errors
 from aiworker.actors import Actor
-from projects import gitea
 from projects import services as gitea_services
+from projects.forges import gitea
 from projects.models import Project, WebhookDelivery
 from tasks import services as task_services
 from tasks.models import Task, TaskFeedback
@@ -39,7 +39,6 @@ REVIEW_EVENTS = {
     "pull_request_review_comment",
 }
 EVENTS = {"pull_request", "issue_comment", "push", "status", *REVIEW_EVENTS}
-ZERO_SHA = "0" * 40
 
 
 class SignatureInvalid(errors.PermissionDenied):
@@ -250,29 +249,12 @@ def _on_issue_comment(delivery: WebhookDelivery) -> str:
 def _on_push(delivery: WebhookDelivery) -> str:
     payload, project = delivery.payload, delivery.project
     assert project is not None
-    ref = str(payload.get("ref") or "")
-    after = str(payload.get("after") or "")
-    branch = ref.removeprefix("refs/heads/")
-    task = Task.objects.filter(project=project, branch_name=branch).first() if branch else None
-    if task is None:
-        task_id = gitea_services.task_id_from_branch(ref)
-        task = Task.objects.filter(project=project, pk=task_id).first() if task_id else None
-    if task is None:
-        return f"ignored: push to {branch[:100]}, no task's branch"
-    if not after or after == ZERO_SHA:
-        return f"ignored: branch {branch[:100]} deleted"
-    gitea_services.record_task_change(
-        task.pk,
+    return gitea_services.task_branch_pushed(
+        project=project,
+        ref=str(payload.get("ref") or ""),
+        after=str(payload.get("after") or ""),
         actor=ACTOR,
-        kind="pushed",
-        message=f"Pushed {after[:10]} to {branch}.",
-        head_sha=after,
-        branch_name=task.branch_name or branch,
     )
-    gitea_services.start_job_on_commit(
-        "deployments.jobs.deploy_preview", task_id=task.pk, commit_sha=after
-    )
-    return f"task {task.pk}: head {after[:10]}"
 
 
 def _on_status(delivery: WebhookDelivery) -> str:

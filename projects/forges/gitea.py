@@ -20,6 +20,7 @@ from gitea.resource.resource import Resource
 from requests import Response
 
 from aiworker import errors
+from projects.forges import base
 
 NOT_CONFIGURED = "Gitea is not configured: set GITEA_URL and GITEA_TOKEN"
 PAGE_SIZE = 50
@@ -74,15 +75,7 @@ class Branch:
 
 
 @dataclass(frozen=True)
-class PullRequest:
-    number: int
-    state: str  # "open" or "closed"
-    merged: bool
-    html_url: str
-    head_ref: str
-    head_sha: str
-    base_ref: str
-    merge_commit_sha: str
+class PullRequest(base.PullRequest):
     mergeable: bool
     title: str
 
@@ -347,3 +340,126 @@ def client() -> GiteaClient:
     return GiteaClient(
         base_url=settings.GITEA_URL, token=settings.GITEA_TOKEN, timeout=settings.GITEA_TIMEOUT
     )
+
+
+# --- the forge --------------------------------------------------------------------------------
+
+
+class GiteaForge:
+    """The forge interface (projects/forges/base.py) on a project's Gitea repository."""
+
+    name = "gitea"
+
+    def __init__(self, project: Any) -> None:
+        self.project = project
+
+    def _repo(self) -> tuple[str, str]:
+        if not (self.project.gitea_owner and self.project.gitea_repo):
+            raise errors.InvalidInput(
+                f"Project {self.project.slug} has no Gitea repository: set its owner and "
+                "repository.",
+                fields={"gitea_repo": ["Set gitea_owner and gitea_repo."]},
+            )
+        return self.project.gitea_owner, self.project.gitea_repo
+
+    def clone_url(self) -> str | None:
+        if not (settings.GITEA_URL and self.project.gitea_owner and self.project.gitea_repo):
+            return None
+        owner, repo = self._repo()
+        return f"{settings.GITEA_URL.rstrip('/')}/{owner}/{repo}.git"
+
+    def ensure_repository(self) -> None:
+        owner, repo = self._repo()
+        with client() as gitea:
+            try:
+                gitea.repos.get(owner=owner, repo=repo)
+            except errors.NotFound:
+                as_user = gitea.repos.current_login().lower() == owner.lower()
+                gitea.repos.create(
+                    owner=owner,
+                    repo=repo,
+                    default_branch=self.project.default_branch,
+                    as_user=as_user,
+                )
+            for branch in (self.project.staging_branch, self.project.production_branch):
+                _ensure_branch(gitea, owner, repo, name=branch, base=self.project.default_branch)
+
+    def create_branch(self, *, name: str, base: str) -> bool:
+        owner, repo = self._repo()
+        with client() as gitea:
+            return _ensure_branch(gitea, owner, repo, name=name, base=base)
+
+    def find_pull_request(self, *, head: str, base: str) -> PullRequest | None:
+        owner, repo = self._repo()
+        with client() as gitea:
+            return gitea.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
+
+    def open_pull_request(
+        self, *, head: str, base: str, title: str, body: str
+    ) -> tuple[PullRequest, bool]:
+        """Looks for the open PR by head and base before it creates one: a retry after a
+        timeout (the first request may have reached Gitea) never makes a second PR."""
+        owner, repo = self._repo()
+        with client() as gitea:
+            pr = gitea.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
+            if pr is not None:
+                return pr, False
+            try:
+                pr = gitea.pulls.create(
+                    owner=owner, repo=repo, head=head, base=base, title=title, body=body
+                )
+            except errors.Conflict:
+                # Gitea says one exists already (opened by a request we saw time out).
+                pr = gitea.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
+                if pr is None:
+                    raise
+                return pr, False
+            return pr, True
+
+    def get_pull_request(self, *, number: int) -> PullRequest:
+        owner, repo = self._repo()
+        with client() as gitea:
+            return gitea.pulls.get(owner=owner, repo=repo, number=number)
+
+    def merge_pull_request(self, *, number: int, message: str) -> PullRequest:
+        owner, repo = self._repo()
+        with client() as gitea:
+            pr = gitea.pulls.get(owner=owner, repo=repo, number=number)
+            if pr.merged:
+                return pr
+            if pr.state != "open":
+                raise errors.Conflict(f"Pull request #{pr.number} is closed without a merge.")
+            gitea.pulls.merge(owner=owner, repo=repo, number=pr.number, message=message)
+            return gitea.pulls.get(owner=owner, repo=repo, number=pr.number)
+
+    def bring_up_to_date(self, *, head: str, base: str, title: str) -> str:
+        """Through a PR `head` -> `base` merged at once."""
+        owner, repo = self._repo()
+        with client() as gitea:
+            pr = gitea.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
+            if pr is None:
+                try:
+                    pr = gitea.pulls.create(
+                        owner=owner, repo=repo, head=head, base=base, title=title, body=title
+                    )
+                except (errors.InvalidInput, errors.Conflict):
+                    pr = None  # Gitea refuses a PR with nothing to bring: `base` has `head`
+            if pr is not None:
+                gitea.pulls.merge(owner=owner, repo=repo, number=pr.number, message=title)
+            return gitea.branches.get(owner=owner, repo=repo, branch=base).commit_sha
+
+    def comment(self, *, number: int, body: str) -> None:
+        owner, repo = self._repo()
+        with client() as gitea:
+            gitea.comments.create(owner=owner, repo=repo, number=number, body=body)
+
+
+def _ensure_branch(gitea: GiteaClient, owner: str, repo: str, *, name: str, base: str) -> bool:
+    """Create `name` from `base`; True if created, False if it was there already."""
+    try:
+        gitea.branches.create(owner=owner, repo=repo, name=name, base=base)
+    except errors.Conflict as exc:
+        if getattr(exc, "status", None) == 409:  # Gitea: "branch already exists"
+            return False
+        raise
+    return True

@@ -1,0 +1,196 @@
+"""The git the local forge runs on a project's bare repository (the git CLI, no shell).
+
+Writes that move a branch (merges) take a lock on the repository, held across threads and
+processes of this machine; a merge happens in a temporary worktree and either moves the branch
+or, on a conflict, is aborted with nothing changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiworker import errors
+
+GIT_TIMEOUT = 120
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+ZERO_SHA = "0" * 40
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "AiWorker",
+    "GIT_AUTHOR_EMAIL": "aiworker@localhost",
+    "GIT_COMMITTER_NAME": "AiWorker",
+    "GIT_COMMITTER_EMAIL": "aiworker@localhost",
+}
+# Over HTTP an agent may update only the branches of the tasks it holds: the git view names
+# them in AIWORKER_ALLOWED_REFS; git itself refuses the rest before any ref moves. Unset (the
+# platform's own git on this machine) means no restriction.
+PRE_RECEIVE = """#!/bin/sh
+# Installed by AiWorker (projects/forges/local_git.py).
+[ -z "${AIWORKER_ALLOWED_REFS+set}" ] && exit 0
+status=0
+while read old new ref; do
+  case " $AIWORKER_ALLOWED_REFS " in
+    *" $ref "*)
+      if [ "$new" = "@ZERO_SHA@" ]; then
+        echo "AiWorker: deleting $ref is not allowed" >&2; status=1
+      fi ;;
+    *) echo "AiWorker: $ref is not the branch of a task you hold" >&2; status=1 ;;
+  esac
+done
+exit $status
+""".replace("@ZERO_SHA@", ZERO_SHA)
+
+_thread_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+class GitFailed(errors.Unavailable):
+    """A git command of the platform failed for a reason other than a merge conflict."""
+
+
+def run(
+    repo: Path, *args: str, cwd: Path | None = None, check: bool = True, input: bytes | None = None
+) -> str:
+    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env.pop("AIWORKER_ALLOWED_REFS", None)
+    command = ["git", "-c", "commit.gpgsign=false"]
+    if cwd is None:
+        command += ["--git-dir", str(repo)]
+    try:
+        done = subprocess.run(
+            [*command, *args],
+            cwd=cwd or repo,
+            env=env,
+            input=input,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitFailed(f"git {args[0]} timed out after {GIT_TIMEOUT}s") from None
+    if check and done.returncode != 0:
+        text = done.stderr.decode(errors="replace").strip()[-500:]
+        raise GitFailed(f"git {args[0]} failed: {text}")
+    return done.stdout.decode(errors="replace").strip()
+
+
+def sha_of(repo: Path, branch: str) -> str:
+    """The commit `branch` points at, or "" when there is no such branch."""
+    return run(
+        repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False
+    )
+
+
+def branches(repo: Path) -> dict[str, str]:
+    """Every branch's full ref name and the sha it points at."""
+    listing = run(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/")
+    found = {}
+    for line in listing.splitlines():
+        ref, sha = line.split(" ", 1)
+        found[ref] = sha
+    return found
+
+
+def init_bare(repo: Path, *, default_branch: str, other_branches: tuple[str, ...]) -> None:
+    """A bare repository with one empty commit on each branch of the flow; an existing
+    repository keeps its history and gets only the branches it lacks (and the hook)."""
+    if not (repo / "HEAD").exists():
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(repo)],
+            check=True,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+        )
+    install_hooks(repo)
+    base = sha_of(repo, default_branch)
+    if not base:
+        base = run(repo, "commit-tree", EMPTY_TREE, "-m", "Initial commit")
+        run(repo, "update-ref", f"refs/heads/{default_branch}", base, ZERO_SHA)
+    for branch in other_branches:
+        if not sha_of(repo, branch):
+            run(repo, "update-ref", f"refs/heads/{branch}", base, ZERO_SHA)
+
+
+def install_hooks(repo: Path) -> None:
+    hook = repo / "hooks" / "pre-receive"
+    hook.parent.mkdir(exist_ok=True)
+    if not hook.exists() or hook.read_text() != PRE_RECEIVE:
+        hook.write_text(PRE_RECEIVE)
+        hook.chmod(0o755)
+
+
+def create_branch(repo: Path, *, name: str, base: str) -> bool:
+    """True if created; False if it existed. Unknown base: NotFound."""
+    if sha_of(repo, name):
+        return False
+    start = sha_of(repo, base)
+    if not start:
+        raise errors.NotFound(f"Branch {base} does not exist in the repository.")
+    if run(repo, "check-ref-format", "--branch", name, check=False) != name:
+        raise errors.InvalidInput(f"{name!r} is not a valid branch name.")
+    # The expected old value (none) makes two racing creations one creation.
+    done = run(repo, "update-ref", f"refs/heads/{name}", start, ZERO_SHA, check=False)
+    return bool(sha_of(repo, name)) and done == ""
+
+
+@contextmanager
+def locked(repo: Path) -> Iterator[None]:
+    key = str(repo.resolve())
+    with _guard:
+        thread_lock = _thread_locks.setdefault(key, threading.Lock())
+    with thread_lock, open(repo / "aiworker.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def merge(repo: Path, *, head: str, base: str, message: str, no_ff: bool) -> str:
+    """Merge `head` (a branch or a sha) into branch `base` in a temporary worktree; the new
+    sha of `base`. A conflict raises Conflict naming the files, and `base` stays where it was."""
+    with locked(repo), tempfile.TemporaryDirectory(prefix="aiw-merge-") as tmp:
+        work = Path(tmp) / "work"
+        run(repo, "worktree", "add", "--quiet", str(work), base)
+        try:
+            done = subprocess.run(
+                ["git", "-c", "commit.gpgsign=false", "merge", "--quiet", "--no-edit"]
+                + (["--no-ff"] if no_ff else [])
+                + ["-m", message, head],
+                cwd=work,
+                env={**os.environ, **IDENTITY, "LC_ALL": "C"},
+                capture_output=True,
+                timeout=GIT_TIMEOUT,
+            )
+            if done.returncode != 0:
+                files = run(repo, "diff", "--name-only", "--diff-filter=U", cwd=work, check=False)
+                run(repo, "merge", "--abort", cwd=work, check=False)
+                if files:
+                    shown = ", ".join(files.splitlines()[:10])
+                    raise errors.Conflict(
+                        f"Merge conflict: {head} does not merge cleanly into {base} "
+                        f"(conflicting: {shown}). Nothing was merged."
+                    )
+                text = (done.stdout + done.stderr).decode(errors="replace").strip()[-300:]
+                raise errors.Conflict(f"Cannot merge {head} into {base}: {text}")
+        finally:
+            run(repo, "worktree", "remove", "--force", str(work), check=False)
+            shutil.rmtree(work, ignore_errors=True)
+            run(repo, "worktree", "prune", check=False)
+        return sha_of(repo, base)
+
+
+def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    done = subprocess.run(
+        ["git", "--git-dir", str(repo), "merge-base", "--is-ancestor", older, newer],
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+    )
+    return done.returncode == 0
