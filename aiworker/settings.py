@@ -229,7 +229,8 @@ DEPLOY_GC_SAFETY_WINDOW = env("DEPLOY_GC_SAFETY_WINDOW", default="1h")
 
 AGENT_OFFLINE_AFTER = env("AGENT_OFFLINE_AFTER", default="90s")
 TASK_LEASE = env("TASK_LEASE", default="10m")
-AGENT_COMMAND = env("AGENT_COMMAND", default="claude -p")
+# Empty: the runner launches the CLI of the agent's kind with its profile (agents/cli_profiles.py).
+AGENT_COMMAND = env("AGENT_COMMAND", default="")
 # Agent pods (k8s/agent/): off until a namespace is given; then the admin, the API and the
 # autoscaler create pods there, whose runner reaches MCP at AGENT_MCP_URL.
 AGENT_POD_NAMESPACE = env("AGENT_POD_NAMESPACE", default="")
