@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install contract-deps schemathesis-deps run test test-mariadb lint format bench migrate demo mcp worker beat lock clean
+.PHONY: install contract-deps agent-cli-deps schemathesis-deps run test test-mariadb lint format bench migrate demo mcp worker beat lock clean
 
 $(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh
 	./scripts/system-deps.sh
@@ -22,6 +22,13 @@ contract-deps: tests/contract/node_modules/.package-lock.json
 
 tests/contract/node_modules/.package-lock.json: tests/contract/package.json tests/contract/package-lock.json
 	npm ci --prefix tests/contract --no-audit --no-fund
+
+# The real agent CLIs (Claude Code, Codex, OpenCode) at the versions the agent image carries,
+# for tests/agent_cli/; only the tests need them.
+agent-cli-deps: tests/agent_cli/node_modules/.package-lock.json
+
+tests/agent_cli/node_modules/.package-lock.json: tests/agent_cli/package.json tests/agent_cli/package-lock.json
+	npm ci --prefix tests/agent_cli --no-audit --no-fund
 
 # Schemathesis, the fuzzer of the REST API (tests/schemathesis/), in a virtualenv of its own: it
 # only talks HTTP to a live server, and its pins need not agree with the project's.
@@ -52,11 +59,11 @@ run: demo
 	exec env WEB_PORT=$(PORT) CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem://localhost/}} \
 		$(VENV)/bin/honcho start --port $(PORT)
 
-test: install contract-deps schemathesis-deps
+test: install contract-deps agent-cli-deps schemathesis-deps
 	$(PY) -m pytest
 
 # The same suite on MariaDB + Redis (what CI's second run does).
-test-mariadb: install contract-deps schemathesis-deps
+test-mariadb: install contract-deps agent-cli-deps schemathesis-deps
 	DATABASE_URL=$${DATABASE_URL:-mysql://root@127.0.0.1:3306/aiworker} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest
 

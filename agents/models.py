@@ -55,3 +55,29 @@ class Agent(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AgentMcpCall(models.Model):
+    """An agent's calls of one MCP tool, made by its agent CLI (the runner's own are not
+    counted): the runner compares the total before and after the CLI ran to tell a CLI that
+    never reached the platform (wrong MCP configuration or token) from one that worked."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="mcp_calls")
+    tool = models.CharField(max_length=64)
+    calls = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0, help_text="Calls answered with an error.")
+    last_error_code = models.CharField(max_length=40, blank=True)
+    last_client = models.CharField(
+        max_length=200, blank=True, help_text="The User-Agent of the last call (HTTP)."
+    )
+    first_at = models.DateTimeField(auto_now_add=True)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["agent", "tool"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "tool"], name="agent_mcp_call_unique_tool")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.tool} x{self.calls}"

@@ -8,9 +8,14 @@ Django: the agent image carries this file, the `mcp` package, git and the agent 
 Any failure gives the task back with `release_task` and the reason. SIGTERM lets the current
 step finish, then releases the task (a second SIGTERM stops the agent command at once).
 
-Configuration (environment): AIWORKER_MCP_URL, AIWORKER_AGENT_TOKEN, AGENT_COMMAND
-[`claude -p`], WORKDIR [/work], POLL_INTERVAL [10 s], HEARTBEAT_INTERVAL [20 s],
-AGENT_TIMEOUT [3600 s], GIT_AUTH_HEADER (optional, e.g. `Authorization: token …` for clones).
+The agent CLI is launched by the profile of the agent's kind (agents/cli_profiles.py; the kind
+comes from the platform's heartbeat answer, or AGENT_KIND). A run is a success only when the
+CLI reached the platform (the platform counts its tool calls) and changed something.
+
+Configuration (environment): AIWORKER_MCP_URL, AIWORKER_AGENT_TOKEN, AGENT_KIND [the agent's
+kind on the platform], AGENT_COMMAND [the profile's command], WORKDIR [/work], POLL_INTERVAL
+[10 s], HEARTBEAT_INTERVAL [20 s], AGENT_TIMEOUT [3600 s], GIT_AUTH_HEADER (optional, e.g.
+`Authorization: token …` for clones).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents import cli_profiles
 from agents.runner_git import Git, GitError
 
 logger = logging.getLogger("aiworker.runner")
@@ -48,7 +53,8 @@ class StopRequested(Exception):
 class RunnerConfig:
     mcp_url: str
     token: str = field(repr=False)
-    agent_command: str = "claude -p"
+    agent_command: str = ""  # empty: the command of the kind's launch profile
+    agent_kind: str = ""  # empty: the kind the platform's heartbeat answer names
     workdir: Path = Path("/work")
     poll_interval: float = 10.0
     heartbeat_interval: float = 20.0
@@ -65,7 +71,8 @@ class RunnerConfig:
         return cls(
             mcp_url=env["AIWORKER_MCP_URL"],
             token=env["AIWORKER_AGENT_TOKEN"],
-            agent_command=env.get("AGENT_COMMAND") or "claude -p",
+            agent_command=env.get("AGENT_COMMAND") or "",
+            agent_kind=env.get("AGENT_KIND") or "",
             workdir=Path(env.get("WORKDIR") or "/work"),
             poll_interval=float(env.get("POLL_INTERVAL") or 10),
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL") or 20),
@@ -87,7 +94,9 @@ async def mcp_tools(config: RunnerConfig) -> AsyncIterator[ToolCaller]:
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {config.token}"})
+    # X-AiWorker-Client: the platform records the agent CLI's calls, not the runner's own.
+    headers = {"Authorization": f"Bearer {config.token}", "X-AiWorker-Client": "runner"}
+    http = create_mcp_http_client(headers=headers)
     async with http, Client(streamable_http_client(config.mcp_url, http_client=http)) as client:
 
         async def call(name: str, arguments: dict[str, Any]) -> Any:
@@ -170,31 +179,10 @@ def build_prompt(task: TaskInfo) -> str:
         f"The repository is checked out here on branch {task.branch}. Make the change and "
         "commit it with git; do not push, the runner pushes and opens the pull request.",
         f"The '{MCP_SERVER_NAME}' MCP server is configured: use log_progress(task_id={task.id}, "
-        "message) for progress lines and ask_user_question / check_response when you need a "
-        "decision from a person.",
+        "message) for progress lines and ask_user_question / check_response (with "
+        "wait_seconds=55, again while it says pending) when you need a decision from a person.",
     ]
     return "\n".join(parts).strip() + "\n"
-
-
-def write_mcp_config(checkout: Path, mcp_url: str) -> Path:
-    """.mcp.json for the agent CLI. The token stays in the environment (`${…}` is expanded by
-    the CLI), so no secret is written to disk; the file is git-excluded so it is never pushed."""
-    path = checkout / ".mcp.json"
-    config = {
-        "mcpServers": {
-            MCP_SERVER_NAME: {
-                "type": "http",
-                "url": mcp_url,
-                "headers": {"Authorization": "Bearer ${AIWORKER_AGENT_TOKEN}"},
-            }
-        }
-    }
-    path.write_text(json.dumps(config, indent=2) + "\n")
-    exclude = checkout / ".git" / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    with exclude.open("a") as fh:
-        fh.write("\n/.mcp.json\n")
-    return path
 
 
 # --- the loop ---------------------------------------------------------------------------------
@@ -226,7 +214,9 @@ class Runner:
     async def run_once(self) -> bool:
         """One turn of the loop: True when a task was taken to ready_to_test."""
         try:
-            await self.call("heartbeat", {"status": "idle", "message": "looking for work"})
+            beat = await self.call("heartbeat", {"status": "idle", "message": "looking for work"})
+            if not self.config.agent_kind and isinstance(beat, dict) and beat.get("kind"):
+                self.config.agent_kind = str(beat["kind"])
             args = {"project": self.config.project} if self.config.project else {}
             task = TaskInfo.parse(await self.call("get_next_task", args))
         except ToolError as exc:
@@ -271,13 +261,18 @@ class Runner:
         await self._progress(task, f"Working on branch {task.branch} from {base[:12]}.")
 
         await self._step("agent")
-        write_mcp_config(checkout, self.config.mcp_url)
+        before = await self._cli_calls()
         await self._run_agent(task, checkout)
+        if await self._cli_calls() == before:
+            raise ToolError(
+                "the agent CLI never connected to the platform: check its MCP configuration "
+                "and token (not one tool call of it reached the platform)"
+            )
 
         await self._step("push")
         sha = await git.commit_all(f"Task #{task.id}: {task.title}")
         if sha == base:
-            raise ToolError("the agent command made no change to commit")
+            raise ToolError("the agent CLI exited 0 with no change to commit")
         await git.push(task.branch)
         await self._progress(task, f"Pushed {sha[:12]} to {task.branch}.")
 
@@ -301,10 +296,26 @@ class Runner:
         self.step = name
         logger.info("step %s", name)
 
+    async def _cli_calls(self) -> int:
+        beat = await self.call("heartbeat", {"status": "busy", "message": "running the agent"})
+        return int(beat.get("cli_calls") or 0) if isinstance(beat, dict) else 0
+
     async def _run_agent(self, task: TaskInfo, checkout: Path) -> None:
-        argv = [*shlex.split(self.config.agent_command), build_prompt(task)]
+        try:
+            launch = cli_profiles.launch(
+                self.config.agent_kind or "claude-code",
+                checkout=checkout,
+                home=self.config.workdir / f"cli-home-{task.id}",
+                mcp_url=self.config.mcp_url,
+                prompt=build_prompt(task),
+                command=self.config.agent_command,
+            )
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        argv = launch.argv
         env = {
             **os.environ,
+            **launch.env,
             "AIWORKER_MCP_URL": self.config.mcp_url,
             "AIWORKER_AGENT_TOKEN": self.config.token,
             "AIWORKER_TASK_ID": str(task.id),

@@ -262,7 +262,8 @@ TASK_LEASE = env("TASK_LEASE", default="10m")
 AGENT_MAX_ACTIVE = env.int("AGENT_MAX_ACTIVE", default=1)
 # Progress lines kept per task: older ones are dropped (a chatty agent cannot grow the page).
 TASK_PROGRESS_KEEP = env.int("TASK_PROGRESS_KEEP", default=200)
-AGENT_COMMAND = env("AGENT_COMMAND", default="claude -p")
+# Empty: the runner launches the CLI of the agent's kind with its profile (agents/cli_profiles.py).
+AGENT_COMMAND = env("AGENT_COMMAND", default="")
 # Agent pods (k8s/agent/): off until a namespace is given; then the admin, the API and the
 # autoscaler create pods there, whose runner reaches MCP at AGENT_MCP_URL.
 AGENT_POD_NAMESPACE = env("AGENT_POD_NAMESPACE", default="")

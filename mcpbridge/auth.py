@@ -12,6 +12,7 @@ call cost more than the claim itself.
 """
 
 import asyncio
+import contextvars
 import logging
 import os
 import random
@@ -27,6 +28,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import PrivateAttr
 
+from agents.mcp_calls import RUNNER_CLIENT, agent_record_mcp_call
 from agents.models import Agent
 from agents.services import agent_authenticate, agent_touch
 from aiworker import errors, live
@@ -38,6 +40,8 @@ SCOPE = "agent"
 # How long a pooled thread keeps its database connection; errors or a broken link end it sooner.
 CONNECTION_REUSE_SECONDS = 300.0
 T = TypeVar("T")
+# The tool being called (set by mcpbridge.server for each call), for the record of CLI calls.
+current_tool: contextvars.ContextVar[str] = contextvars.ContextVar("current_tool", default="")
 
 # What an agent should do about each kind of refusal; appended to the service's message.
 HINTS = {
@@ -147,8 +151,23 @@ def token_of(ctx: Context) -> str:
     return caller_of(ctx)[0]
 
 
+def cli_client_of(ctx: Context) -> str | None:
+    """Who to record the call for: None for the runner's own calls, else the CLI's User-Agent
+    ("stdio" on stdio, which only agent CLIs use)."""
+    headers = ctx.headers
+    if headers is None:
+        return "stdio"
+    if headers.get("x-aiworker-client") == RUNNER_CLIENT:
+        return None
+    return headers.get("user-agent") or "unknown"
+
+
 def _authenticated_call(
-    token: str, fn: Callable[..., T], kwargs: dict[str, Any], verified: Agent | None = None
+    token: str,
+    fn: Callable[..., T],
+    kwargs: dict[str, Any],
+    verified: Agent | None = None,
+    record_for: str | None = None,
 ) -> T:
     for attempt in range(DEADLOCK_RETRIES):
         try:
@@ -156,7 +175,17 @@ def _authenticated_call(
             # the row may have changed (the failed attempt rolled back), so read it again.
             agent: Agent = verified if verified and attempt == 0 else agent_authenticate(token)
             agent_touch(agent=agent)  # any call is a heartbeat and renews the task lease
-            return fn(agent=agent, **kwargs)
+            if record_for is None:
+                return fn(agent=agent, **kwargs)
+            try:
+                result = fn(agent=agent, **kwargs)
+            except errors.DomainError as exc:
+                agent_record_mcp_call(
+                    agent=agent, tool=current_tool.get(), error_code=exc.code, client=record_for
+                )
+                raise
+            agent_record_mcp_call(agent=agent, tool=current_tool.get(), client=record_for)
+            return result
         except OperationalError as exc:
             # Every service is one transaction, so a deadlock rolled back the part that failed
             # and the touch is idempotent: trying again is safe, and the agent never sees it.
@@ -171,7 +200,7 @@ async def run_as_agent(ctx: Context, fn: Callable[..., T], **kwargs: Any) -> T:
     """Authenticate, touch, then run `fn(agent=…, **kwargs)`; domain errors become tool errors."""
     token, verified = caller_of(ctx)
     try:
-        return await _db(_authenticated_call, token, fn, kwargs, verified)
+        return await _db(_authenticated_call, token, fn, kwargs, verified, cli_client_of(ctx))
     except errors.DomainError as exc:
         raise ToolError(explain(exc)) from None
 

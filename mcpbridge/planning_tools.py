@@ -12,6 +12,7 @@ from aiworker import errors
 from aiworker.actors import Actor
 from mcpbridge import context as shape
 from mcpbridge.auth import run_as_agent
+from mcpbridge.tool_meta import ADD, OVERWRITE, READ, tool
 from projects.models import Project
 from tasks import planning
 from tasks import services as task_services
@@ -125,12 +126,12 @@ def _subtasks(*, agent: Agent, task_id: int, subtasks: list[dict[str, Any]]) -> 
 
 
 def register(server: MCPServer) -> None:
-    @server.tool()
+    @tool(server, READ)
     async def list_projects(ctx: Context) -> dict[str, Any]:
         """Projects you may plan for, with their task counts per state. Needs can-plan."""
         return await run_as_agent(ctx, _projects)
 
-    @server.tool()
+    @tool(server, READ)
     async def list_tasks(
         ctx: Context,
         project: Annotated[str, Field(max_length=60, description="Project slug.")],
@@ -141,7 +142,7 @@ def register(server: MCPServer) -> None:
             ctx, _tasks, project=project, state=state.value if state else None
         )
 
-    @server.tool()
+    @tool(server, ADD)
     async def create_task(
         ctx: Context,
         project: Annotated[str, Field(max_length=60, description="Project slug.")],
@@ -154,7 +155,7 @@ def register(server: MCPServer) -> None:
             ctx, _create, project=project, title=title, description=description, priority=priority
         )
 
-    @server.tool()
+    @tool(server, OVERWRITE)
     async def submit_specification(
         ctx: Context,
         task_id: Annotated[int, Field(strict=True, gt=0)],
@@ -177,7 +178,7 @@ def register(server: MCPServer) -> None:
         spec = {k: v for k, v in given.items() if v is not None}
         return await run_as_agent(ctx, _specify, task_id=task_id, spec=spec)
 
-    @server.tool()
+    @tool(server, ADD)
     async def create_subtasks(
         ctx: Context,
         task_id: Annotated[int, Field(strict=True, gt=0, description="The parent task.")],

@@ -12,25 +12,49 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, TextContent
 from starlette.applications import Starlette
 
 from mcpbridge import planning_tools, tools
-from mcpbridge.auth import SCOPE, AgentTokenVerifier
+from mcpbridge.auth import SCOPE, AgentTokenVerifier, current_tool
+from mcpbridge.identity import INSTRUCTIONS, NAME, VERSION
+from mcpbridge.tool_meta import error_text
 
 logger = logging.getLogger(__name__)
 MCP_PATH = "/mcp"
 
-INSTRUCTIONS = """AiWorker gives you development tasks. Loop: get_next_task -> work on the \
-task's branch -> create_branch / create_pull_request -> trigger_preview_deploy -> \
-complete_task. Call heartbeat at least every minute; ask_user_question + check_response when \
-you are blocked; get_feedback after changes are requested; release_task if you must give up."""
+
+class AiWorkerMCPServer(MCPServer):
+    """The SDK's server, with every tool error answered as our own `[code] message` text.
+
+    The SDK (mcp 2.3) prefixes "Error executing tool X: " to a refusal and passes pydantic's
+    validation text through as it is; here the result's text is `tool_meta.error_text`.
+    """
+
+    async def _handle_call_tool(self, ctx: Any, params: Any) -> Any:
+        context = Context(
+            request_context=ctx,
+            mcp_server=self,
+            input_params=params,
+            subscriptions=self._subscriptions,
+        )
+        current_tool.set(params.name)
+        try:
+            return await self.call_tool(params.name, params.arguments or {}, context)
+        except MCPError:
+            raise
+        except Exception as exc:
+            text = error_text(params.name, exc)
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 def build_server() -> MCPServer:
-    server = MCPServer(
-        "aiworker",
+    server = AiWorkerMCPServer(
+        NAME,
+        version=VERSION,
         instructions=INSTRUCTIONS,
         # issuer_url is required by the SDK but unused: tokens are issued by AiWorker itself
         # (agents.services.agent_create), not by an OAuth server.

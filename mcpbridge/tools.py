@@ -12,12 +12,14 @@ from django.conf import settings
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from agents.mcp_calls import agent_cli_call_count
 from agents.models import Agent
 from agents.services import agent_heartbeat
 from aiworker import errors
 from aiworker.actors import Actor
 from mcpbridge import context as shape
 from mcpbridge.auth import run_as_agent
+from mcpbridge.tool_meta import ADD, CONSUME, EXTERNAL, GIVE_UP, MOVE, READ, SET, tool
 from mcpbridge.waiting import wait_for_answer
 from tasks import services as task_services
 from tasks.models import Task, TaskQuestion
@@ -69,9 +71,13 @@ def _heartbeat(*, agent: Agent, status: str | None, message: str | None) -> dict
     )
     return {
         "agent": agent.name,
+        "kind": agent.kind,  # the runner picks its agent CLI's launch profile by it
         "status": agent.status,
         "current_task_id": lease[0] if lease else None,
         "lease_expires_at": lease[1].isoformat() if lease and lease[1] else None,
+        # Tool calls the agent's CLI made (the runner's own are not counted): the runner reads
+        # it before and after running the CLI to know whether the CLI reached the platform.
+        "cli_calls": agent_cli_call_count(agent),
     }
 
 
@@ -189,7 +195,7 @@ def _integration_call(*, agent: Agent, tool: str, task_id: int, **kwargs: Any) -
 
 
 def register(server: MCPServer) -> None:
-    @server.tool()
+    @tool(server, SET)
     async def get_next_task(
         ctx: Context,
         project: Annotated[
@@ -206,7 +212,7 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _next_task, project=project)
 
-    @server.tool()
+    @tool(server, READ)
     async def get_context(ctx: Context) -> dict[str, Any]:
         """Your current task with everything get_next_task returns, without claiming anything.
 
@@ -214,7 +220,7 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _context)
 
-    @server.tool()
+    @tool(server, SET)
     async def heartbeat(
         ctx: Context,
         status: Annotated[AgentSettable | None, Field(description="Your status.")] = None,
@@ -226,7 +232,7 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _heartbeat, status=status, message=message)
 
-    @server.tool()
+    @tool(server, MOVE)
     async def update_task_status(
         ctx: Context,
         task_id: TaskId,
@@ -242,12 +248,12 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _transition, task_id=task_id, status=status, note=note)
 
-    @server.tool()
+    @tool(server, ADD)
     async def log_progress(ctx: Context, task_id: TaskId, message: Text) -> dict[str, Any]:
         """Add a line to your task's timeline; people see it live on the board."""
         return await run_as_agent(ctx, _log, task_id=task_id, message=message)
 
-    @server.tool()
+    @tool(server, ADD)
     async def ask_user_question(
         ctx: Context,
         task_id: TaskId,
@@ -263,7 +269,7 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _ask, task_id=task_id, question=question, options=options)
 
-    @server.tool()
+    @tool(server, READ)
     async def check_response(
         ctx: Context,
         question_id: Annotated[int, Field(strict=True, gt=0)],
@@ -281,7 +287,7 @@ def register(server: MCPServer) -> None:
             return await wait_for_answer(first, question_id=question_id, timeout=wait_seconds)
         return first
 
-    @server.tool()
+    @tool(server, EXTERNAL)
     async def create_branch(
         ctx: Context, task_id: TaskId, base: Annotated[str | None, Field(max_length=200)] = None
     ) -> dict[str, Any]:
@@ -293,7 +299,7 @@ def register(server: MCPServer) -> None:
             ctx, _integration_call, tool="create_branch", task_id=task_id, base=base
         )
 
-    @server.tool()
+    @tool(server, EXTERNAL)
     async def create_pull_request(
         ctx: Context,
         task_id: TaskId,
@@ -311,7 +317,7 @@ def register(server: MCPServer) -> None:
             body=body,
         )
 
-    @server.tool()
+    @tool(server, EXTERNAL)
     async def trigger_preview_deploy(
         ctx: Context,
         task_id: TaskId,
@@ -330,7 +336,7 @@ def register(server: MCPServer) -> None:
             commit_sha=commit_sha,
         )
 
-    @server.tool()
+    @tool(server, CONSUME)
     async def get_feedback(ctx: Context, task_id: TaskId) -> dict[str, Any]:
         """Review comments and change requests on your task you have not seen yet.
 
@@ -338,7 +344,7 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _feedback, task_id=task_id)
 
-    @server.tool()
+    @tool(server, MOVE)
     async def complete_task(ctx: Context, task_id: TaskId, summary: Text) -> dict[str, Any]:
         """Say your task is done: it moves to ready_to_test with your summary on its timeline.
 
@@ -346,7 +352,7 @@ def register(server: MCPServer) -> None:
         """
         return await run_as_agent(ctx, _complete, task_id=task_id, summary=summary)
 
-    @server.tool()
+    @tool(server, GIVE_UP)
     async def release_task(ctx: Context, task_id: TaskId, reason: Text) -> dict[str, Any]:
         """Give your task back to the backlog (you cannot finish it); say why in reason."""
         return await run_as_agent(ctx, _release, task_id=task_id, reason=reason)

@@ -1,10 +1,13 @@
 """STAND-IN for the agent CLI (no LLM runs here): edits a file and commits, like `claude -p`.
 
-Called as `python fake_agent.py [--hang MARKER] PROMPT` in the task checkout. It checks that
-the runner configured the platform's MCP server for it, and leaves the prompt beside the
-checkout. With --hang it writes its pid to MARKER and sleeps (a runner killed mid-task).
+Called as `python fake_agent.py [--hang MARKER | --offline] PROMPT` in the task checkout. It
+checks that the runner configured the platform's MCP server for it, logs a progress line through
+it (as a real CLI does; the runner releases the task of a CLI that never reached the platform),
+and leaves the prompt beside the checkout. With --hang it writes its pid to MARKER and sleeps
+(a runner killed mid-task); with --offline it edits without calling the platform.
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -23,6 +26,26 @@ assert config["url"] == os.environ["AIWORKER_MCP_URL"], config
 assert config["headers"]["Authorization"] == "Bearer ${AIWORKER_AGENT_TOKEN}"
 assert os.environ["AIWORKER_AGENT_TOKEN"].startswith("aiw_")
 task_id = os.environ["AIWORKER_TASK_ID"]
+
+
+async def log_progress() -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {os.environ['AIWORKER_AGENT_TOKEN']}"}
+    async with (
+        httpx2.AsyncClient(headers=headers) as http,
+        Client(streamable_http_client(config["url"], http_client=http)) as client,
+    ):
+        result = await client.call_tool(
+            "log_progress", {"task_id": int(task_id), "message": "stand-in agent editing"}
+        )
+        assert not result.is_error, result
+
+
+if "--offline" not in args:
+    asyncio.run(log_progress())
 Path("..", f"prompt-{task_id}.txt").write_text(prompt)
 with open("CHANGES.md", "a") as fh:
     fh.write(f"- task {task_id}: done by the stand-in agent\n")

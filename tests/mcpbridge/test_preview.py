@@ -89,7 +89,10 @@ def test_trigger_preview_deploy_refusals_change_nothing(
         arguments, expected = {"task_id": task.pk}, "[invalid]"
     else:
         task = _held_task(preview_project, agent, head_sha="c" * 40)
-        arguments, expected = {"task_id": task.pk, "commit_sha": "XYZ"}, "pattern"
+        arguments, expected = (
+            {"task_id": task.pk, "commit_sha": "XYZ"},
+            "[invalid] commit_sha must match",
+        )
     # Any call is a heartbeat (a starting agent becomes idle): not what is checked here.
     type(agent).objects.filter(pk=agent.pk).update(status="idle")
     before = snapshot()

@@ -80,13 +80,33 @@ def test_refusals_change_nothing(mcp_url):
         # the project restriction
         ("get_next_task", {"project": other_project.slug}, "may only work on project"),
         # wrong types
-        ("log_progress", {"task_id": "seven", "message": "hi"}, "valid integer"),
-        ("log_progress", {"task_id": mine.pk, "message": ["a"]}, "valid string"),
-        ("ask_user_question", {"task_id": mine.pk, "question": "?", "options": "a"}, "list"),
-        ("check_response", {"question_id": 1, "wait_seconds": 56}, "less than or equal to 55"),
-        ("heartbeat", {"status": "dancing"}, "idle"),
-        ("trigger_preview_deploy", {"task_id": mine.pk, "commit_sha": "not a sha"}, "pattern"),
-        ("log_progress", {"message": "no task id"}, "task_id"),
+        (
+            "log_progress",
+            {"task_id": "seven", "message": "hi"},
+            "[invalid] task_id must be an integer",
+        ),
+        (
+            "log_progress",
+            {"task_id": mine.pk, "message": ["a"]},
+            "[invalid] message must be a string",
+        ),
+        (
+            "ask_user_question",
+            {"task_id": mine.pk, "question": "?", "options": "a"},
+            "options must be a list",
+        ),
+        (
+            "check_response",
+            {"question_id": 1, "wait_seconds": 56},
+            "wait_seconds must be at most 55",
+        ),
+        ("heartbeat", {"status": "dancing"}, "status must be one of 'idle'"),
+        (
+            "trigger_preview_deploy",
+            {"task_id": mine.pk, "commit_sha": "not a sha"},
+            "commit_sha must match",
+        ),
+        ("log_progress", {"message": "no task id"}, "[invalid] task_id is required"),
         # empty and oversize text
         ("log_progress", {"task_id": mine.pk, "message": "  "}, "message is required"),
         ("complete_task", {"task_id": mine.pk, "summary": ""}, "summary is required"),
@@ -109,5 +129,8 @@ def test_refusals_change_nothing(mcp_url):
     for (tool, arguments, expected), (error, text) in zip(attempts, answers, strict=True):
         assert error, (tool, arguments)
         assert expected in text, (tool, text)
+        # The tool result's own text, starting with the code (no SDK prefix, no pydantic URL).
+        assert text.startswith("[") and "Error executing" not in text, text
+        assert "pydantic" not in text and "http" not in text, text
     assert snapshot() == before
     assert foreign.state == "backlog"

@@ -15,6 +15,9 @@ from mcpbridge.server import build_server, http_app
 
 class Command(BaseCommand):
     help = "Run the AiWorker MCP server for agents (stdio, or streamable HTTP at /mcp)."
+    # The system checks cost a second or more of startup and an agent CLI is waiting; the web
+    # process and `manage.py check` run them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")

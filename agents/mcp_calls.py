@@ -1,0 +1,43 @@
+"""The record of each agent's MCP tool calls made by its agent CLI (not by the runner).
+
+One row per agent and tool, counted up in place: a CLI's few dozen calls a task cost one
+UPDATE each, and the runner's own calls (the claim path) are not recorded at all.
+"""
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from agents.models import Agent, AgentMcpCall
+
+RUNNER_CLIENT = "runner"  # what the runner sends as X-AiWorker-Client
+
+
+def agent_record_mcp_call(
+    *, agent: Agent, tool: str, error_code: str = "", client: str = ""
+) -> None:
+    now = timezone.now()
+    changes: dict = {"calls": F("calls") + 1, "last_at": now, "last_client": client[:200]}
+    if error_code:
+        changes |= {"refused": F("refused") + 1, "last_error_code": error_code[:40]}
+    rows = AgentMcpCall.objects.filter(agent=agent, tool=tool[:64])
+    if rows.update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            AgentMcpCall.objects.create(
+                agent=agent,
+                tool=tool[:64],
+                calls=1,
+                refused=1 if error_code else 0,
+                last_error_code=error_code[:40],
+                last_client=client[:200],
+                last_at=now,
+            )
+    except IntegrityError:  # the same agent's parallel first call of this tool won the insert
+        rows.update(**changes)
+
+
+def agent_cli_call_count(agent: Agent) -> int:
+    """How many tool calls the agent's CLI has made, ever (the runner compares two readings)."""
+    return AgentMcpCall.objects.filter(agent=agent).aggregate(n=Sum("calls"))["n"] or 0
