@@ -24,11 +24,13 @@ tests/contract/node_modules/.package-lock.json: tests/contract/package.json test
 	npm ci --prefix tests/contract --no-audit --no-fund
 
 # The real agent CLIs (Claude Code, Codex, OpenCode) at the versions the agent image carries,
-# for tests/agent_cli/; only the tests need them.
+# for running them on a laptop and for the end-to-end tests still to come (no test drives them
+# yet, so `make test` does not install them). `npm install` rather than `npm ci`: npm 11's ci
+# refuses this lock over the CLIs' optional per-platform packages.
 agent-cli-deps: tests/agent_cli/node_modules/.package-lock.json
 
 tests/agent_cli/node_modules/.package-lock.json: tests/agent_cli/package.json tests/agent_cli/package-lock.json
-	npm ci --prefix tests/agent_cli --no-audit --no-fund
+	npm install --prefix tests/agent_cli --no-audit --no-fund
 
 # Schemathesis, the fuzzer of the REST API (tests/schemathesis/), in a virtualenv of its own: it
 # only talks HTTP to a live server, and its pins need not agree with the project's.
@@ -59,11 +61,11 @@ run: demo
 	exec env WEB_PORT=$(PORT) CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem://localhost/}} \
 		$(VENV)/bin/honcho start --port $(PORT)
 
-test: install contract-deps agent-cli-deps schemathesis-deps
+test: install contract-deps schemathesis-deps
 	$(PY) -m pytest
 
 # The same suite on MariaDB + Redis (what CI's second run does).
-test-mariadb: install contract-deps agent-cli-deps schemathesis-deps
+test-mariadb: install contract-deps schemathesis-deps
 	DATABASE_URL=$${DATABASE_URL:-mysql://root@127.0.0.1:3306/aiworker} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest
 
