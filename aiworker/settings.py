@@ -255,6 +255,10 @@ PREVIEW_INGRESS_CLASS = env("PREVIEW_INGRESS_CLASS", default="nginx")
 GITOPS_BRANCH = env("GITOPS_BRANCH", default="main")
 DEPLOY_ROLLOUT_TIMEOUT = env.float("DEPLOY_ROLLOUT_TIMEOUT", default=300.0)
 DEPLOY_GC_SAFETY_WINDOW = env("DEPLOY_GC_SAFETY_WINDOW", default="1h")
+# The staging and production deployments' URLs; empty -> derived as
+# https://<project-slug>-<environment>.<PREVIEW_DOMAIN>/ (deployments/services.release_url).
+STAGING_URL = env("STAGING_URL", default="")
+PRODUCTION_URL = env("PRODUCTION_URL", default="")
 
 AGENT_OFFLINE_AFTER = env("AGENT_OFFLINE_AFTER", default="90s")
 TASK_LEASE = env("TASK_LEASE", default="10m")

@@ -173,15 +173,32 @@ class ReleaseListApi(ListAPIView):
         return selectors.release_list(project_id=q.get("project"), environment=q.get("environment"))
 
 
+class RollbackInput(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Must be true: the person confirms what goes back to staging.",
+    )
+
+
 class ReleaseRollbackApi(APIView):
     @extend_schema(
-        request=None,
-        responses={201: ReleaseOutput, **error_responses(409, 503)},
-        description="Redeploy the production release before this one. Needs the "
-        "'promote release' permission (403 without it, and nothing changes).",
+        request=RollbackInput,
+        responses={201: ReleaseOutput, **error_responses(400, 403, 404, 409, 503)},
+        description="Redeploy the production release before this one; once it is live the "
+        "rolled-back release's tasks are back in staging. Needs `confirm: true` (400 without "
+        "it, naming the release and the tasks that would go back) and the 'promote release' "
+        "permission (403 without it, and nothing changes).",
     )
     def post(self, request: Request, pk: int) -> Response:
-        if request.data:
-            raise errors.InvalidInput("This action takes no body.", fields={"body": ["Empty."]})
+        data = validated(RollbackInput, request.data)
+        if not data["confirm"]:
+            summary = services.release_rollback_summary(
+                release_id=pk, actor=Actor.of_user(request.user)
+            )
+            raise errors.InvalidInput(
+                summary["message"] + " Send confirm=true to roll back.",
+                fields={"confirm": [summary["message"]]},
+            )
         release = services.release_rollback(release_id=pk, actor=Actor.of_user(request.user))
         return Response(ReleaseOutput(release).data, status=status.HTTP_201_CREATED)

@@ -2,8 +2,10 @@
 
 Merge to staging merges each approved task's PR into the default branch (a conflict stops that
 task only: it stays approved and its timeline says why), then brings the staging branch up to
-the default branch with a PR that is merged at once, records a staging Release and moves the
-merged tasks approved -> staging. Promotion does the same from staging to production.
+the default branch with a PR that is merged at once and records a staging Release (status
+deploying). The tasks move approved -> staging only once the deploy driver reports success
+(deployments/services.release_deploy); a failed deploy leaves them approved with a timeline line.
+Promotion does the same from staging to production.
 Gitea is called outside any database transaction; each bookkeeping step is its own short one.
 """
 
@@ -73,17 +75,12 @@ def _image(project: Project, sha: str) -> str:
 
 
 def _deploy_on_commit(release: Release) -> None:
-    """Deploy through the deployments app, when it is there and the release has an image."""
-    if not release.image:
-        return
-    try:
-        jobs = importlib.import_module("deployments.jobs")
-    except ImportError:
-        return
-    job = getattr(jobs, "deploy_release", None)
-    if job is not None:
-        release_id = release.pk
-        transaction.on_commit(lambda: job.delay(release_id=release_id))
+    """Deploy after commit. The release's tasks move (approved -> staging, staging ->
+    production) only when the deploy reports success (deployments/services.release_deploy);
+    a release with no image has nothing to deploy and succeeds at once there."""
+    jobs = importlib.import_module("deployments.jobs")
+    release_id = release.pk
+    transaction.on_commit(lambda: jobs.deploy_release.delay(release_id=release_id))
 
 
 def _fail_task(task: Task, *, actor: Actor, reason: str) -> None:
@@ -152,17 +149,10 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
             commit_sha=sha,
             image=_image(project, sha),
             created_by=actor.user,
+            status=Release.Status.DEPLOYING,
             error="; ".join(failures)[:5000],
         )
         release.tasks.set(merged)
-        for task in merged:
-            task_services.task_release_transition(
-                task_id=task.pk,
-                to_state=S.STAGING,
-                release_id=release.pk,
-                actor=actor,
-                note=f"Merged to staging in release {release.pk} ({sha[:12]}).",
-            )
         _deploy_on_commit(release)
     return release
 
@@ -201,16 +191,8 @@ def release_promote(*, release_id: Any, actor: Actor) -> Release:
             image=staging.image or _image(project, sha),
             created_by=staging.created_by,
             approved_by=actor.user,
+            status=Release.Status.DEPLOYING,
         )
         release.tasks.set(tasks)
-        for task in tasks:
-            task_services.task_release_transition(
-                task_id=task.pk,
-                to_state=S.PRODUCTION,
-                release_id=release.pk,
-                actor=actor,
-                note=f"Promoted to production in release {release.pk} "
-                f"(from staging release {staging.pk}).",
-            )
         _deploy_on_commit(release)
     return release

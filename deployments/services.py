@@ -24,6 +24,7 @@ from deployments.drivers.base import Place
 from deployments.drivers.disabled import MESSAGE as DISABLED_MESSAGE
 from deployments.models import Deployment, Environment, Release
 from projects.models import Project
+from tasks import services as task_services
 from tasks.models import Task, TaskEvent
 from tasks.services import record_event
 from tasks.states import TaskState
@@ -356,8 +357,12 @@ def resources_garbage_collect(
 
 
 def release_deploy(*, release_id: int) -> Release:
-    """Deploy a release's image to its environment; the previous live one is superseded."""
-    driver = get_driver_checked()
+    """Deploy a release's image to its environment. Only when the driver reports success do
+    its tasks move (approved -> staging, staging -> production; a rollback's release sends the
+    rolled-back release's tasks production -> staging). A failure leaves every task where it was
+    with a timeline line saying why. A release with no image, or the `disabled` driver, has
+    nothing to deploy: that counts as success at once (docs/deployments.md)."""
+    driver = get_driver()
     now = timezone.now()
     with transaction.atomic():
         try:
@@ -366,10 +371,8 @@ def release_deploy(*, release_id: int) -> Release:
             )
         except Release.DoesNotExist:
             raise errors.NotFound(f"Release {release_id} does not exist.") from None
-        if not release.image:
-            raise errors.InvalidInput(
-                f"Release {release_id} has no image to deploy.", fields={"image": ["Required."]}
-            )
+        if release.status == Release.Status.LIVE:
+            return release  # a retried job: already done
         rendered = m.render(m.release_target(release=release, deployed_at=now))
         deployment = Deployment.objects.create(
             project=release.project,
@@ -377,17 +380,19 @@ def release_deploy(*, release_id: int) -> Release:
             environment=release.environment,
             driver=driver.name,
             namespace=m.release_namespace(release.project.slug, release.environment),
-            url=f"https://{m.release_host(release.project.slug, release.environment)}/",
+            url=release_url(release.project.slug, release.environment),
             image=release.image,
             commit_sha=release.commit_sha,
             status=Deployment.Status.DEPLOYING,
-            manifests=m.to_yaml(rendered),
+            manifests=m.to_yaml(rendered) if release.image else "",
         )
         release.status = Release.Status.DEPLOYING
         release.error = ""
         release.save(update_fields=["status", "error"])
         _broadcast(deployment, "deploy.started")
-    error = _apply_with_driver(deployment=deployment, rendered=rendered, driver=driver)
+    error = ""
+    if release.image and driver.name != "disabled":
+        error = _apply_with_driver(deployment=deployment, rendered=rendered, driver=driver)
     with transaction.atomic():
         release = Release.objects.select_for_update().get(pk=release.pk)
         deployment.status = Deployment.Status.FAILED if error else Deployment.Status.READY
@@ -398,42 +403,113 @@ def release_deploy(*, release_id: int) -> Release:
             release.error = error[:5000]
             release.save(update_fields=["status", "error"])
         else:
-            Release.objects.filter(
-                project=release.project_id,
-                environment=release.environment,
-                status=Release.Status.LIVE,
-            ).exclude(pk=release.pk).update(status=Release.Status.SUPERSEDED)
-            Deployment.objects.filter(
-                project=release.project_id,
-                environment=release.environment,
-                status=Deployment.Status.READY,
-            ).exclude(pk=deployment.pk).update(status=Deployment.Status.DESTROYED)
-            release.status = Release.Status.LIVE
-            release.deployed_at = timezone.now()
-            release.save(update_fields=["status", "deployed_at"])
-        actor = Actor.system(f"release-{release.pk}")
-        TaskEvent.objects.bulk_create(
-            TaskEvent(
-                task_id=task_id,
-                kind="deploy.failed" if error else "deploy.completed",
-                message=(
-                    f"{release.environment.title()} release {release.pk} "
-                    + (f"failed: {error}" if error else f"is live ({release.image}).")
-                ),
-                payload={"release_id": release.pk, "deployment_id": deployment.pk},
-                **actor.event_fields,
-            )
-            for task_id in release.tasks.values_list("pk", flat=True)
-        )
+            _release_went_live(release=release, deployment=deployment)
+        _record_deploy_outcome(release=release, deployment=deployment, error=error)
         _broadcast(deployment, "deploy.failed" if error else "deploy.completed")
     return release
 
 
-def release_rollback(*, release_id: int, actor: Actor) -> Release:
-    """Redeploy the production release before `release_id`; returns the new release."""
+def release_url(project_slug: str, environment: str) -> str:
+    """STAGING_URL / PRODUCTION_URL when set; otherwise derived from PREVIEW_DOMAIN as
+    https://<slug>-<environment>.<PREVIEW_DOMAIN>/ (shown on the deployments page)."""
+    configured: dict[str, str] = {
+        Environment.STAGING.value: settings.STAGING_URL,
+        Environment.PRODUCTION.value: settings.PRODUCTION_URL,
+    }
+    return (
+        configured.get(str(environment), "")
+        or f"https://{m.release_host(project_slug, environment)}/"
+    )
+
+
+def _release_went_live(*, release: Release, deployment: Deployment) -> None:
+    Release.objects.filter(
+        project=release.project_id,
+        environment=release.environment,
+        status=Release.Status.LIVE,
+    ).exclude(pk=release.pk).update(status=Release.Status.SUPERSEDED)
+    Deployment.objects.filter(
+        project=release.project_id,
+        environment=release.environment,
+        status=Deployment.Status.READY,
+    ).exclude(pk=deployment.pk).update(status=Deployment.Status.DESTROYED)
+    release.status = Release.Status.LIVE
+    release.deployed_at = timezone.now()
+    release.save(update_fields=["status", "deployed_at"])
+    actor = Actor.system(f"release-{release.pk}")
+    if release.rollback_of_id:
+        undone = Release.objects.select_for_update().get(pk=release.rollback_of_id)
+        undone.status = Release.Status.ROLLED_BACK
+        undone.save(update_fields=["status"])
+        keep = set(release.tasks.values_list("pk", flat=True))
+        for task in undone.tasks.filter(state=TaskState.PRODUCTION).order_by("pk"):
+            if task.pk not in keep:
+                task_services.task_release_transition(
+                    task_id=task.pk,
+                    to_state=TaskState.STAGING,
+                    release_id=release.pk,
+                    actor=actor,
+                    note=f"Production release {undone.pk} rolled back (release {release.pk} "
+                    "redeployed the one before): back in staging.",
+                )
+        return
+    source, target = (
+        (TaskState.APPROVED, TaskState.STAGING)
+        if release.environment == Environment.STAGING
+        else (TaskState.STAGING, TaskState.PRODUCTION)
+    )
+    for task in release.tasks.filter(state=source).order_by("pk"):
+        task_services.task_release_transition(
+            task_id=task.pk,
+            to_state=target,
+            release_id=release.pk,
+            actor=actor,
+            note=f"{release.environment.title()} release {release.pk} is live "
+            f"({release.image or 'nothing to deploy'}, {release.commit_sha[:12]}).",
+        )
+
+
+def _record_deploy_outcome(*, release: Release, deployment: Deployment, error: str) -> None:
+    actor = Actor.system(f"release-{release.pk}")
+    stays = "its tasks stay where they were" if error else ""
+    TaskEvent.objects.bulk_create(
+        TaskEvent(
+            task_id=task_id,
+            kind="deploy.failed" if error else "deploy.completed",
+            message=(
+                f"{release.environment.title()} release {release.pk} "
+                + (f"failed, {stays}: {error}" if error else f"is live at {deployment.url}")
+            ),
+            payload={"release_id": release.pk, "deployment_id": deployment.pk},
+            **actor.event_fields,
+        )
+        for task_id in release.tasks.values_list("pk", flat=True)
+    )
+
+
+def release_rollback_summary(*, release_id: Any, actor: Actor) -> dict[str, Any]:
+    """What a rollback of `release_id` would send back: shown before the person confirms."""
     if not actor.has_perm("deployments.promote_release"):
         raise errors.PermissionDenied("Rolling back needs the 'promote release' permission.")
-    get_driver_checked()
+    release = Release.objects.filter(pk=release_id).first()
+    if release is None:
+        raise errors.NotFound(f"Release {release_id} does not exist.")
+    tasks = list(release.tasks.order_by("pk").values("id", "title", "state"))
+    return {
+        "release": release.pk,
+        "environment": release.environment,
+        "tasks": tasks,
+        "message": f"Rolling back production release {release.pk} sends back to staging: "
+        + (", ".join(f"#{t['id']} {t['title']}" for t in tasks) or "no task")
+        + ".",
+    }
+
+
+def release_rollback(*, release_id: int, actor: Actor) -> Release:
+    """Redeploy the production release before `release_id`; returns the new release. The
+    rolled-back release's tasks return to staging once that deploy succeeded."""
+    if not actor.has_perm("deployments.promote_release"):
+        raise errors.PermissionDenied("Rolling back needs the 'promote release' permission.")
     with transaction.atomic():
         try:
             current = Release.objects.select_for_update().get(pk=release_id)
@@ -441,8 +517,10 @@ def release_rollback(*, release_id: int, actor: Actor) -> Release:
             raise errors.NotFound(f"Release {release_id} does not exist.") from None
         if current.environment != Environment.PRODUCTION:
             raise errors.Conflict(f"Release {release_id} is not a production release.")
-        if current.status in (Release.Status.ROLLED_BACK, Release.Status.SUPERSEDED):
-            raise errors.Conflict(f"Release {release_id} is {current.status}; nothing to undo.")
+        if current.status != Release.Status.LIVE:
+            raise errors.Conflict(
+                f"Release {release_id} is {current.status}; only the live one is rolled back."
+            )
         previous = (
             Release.objects.filter(
                 project=current.project_id,
@@ -467,10 +545,9 @@ def release_rollback(*, release_id: int, actor: Actor) -> Release:
             rollback_of=current,
             created_by=user,
             approved_by=user,
+            status=Release.Status.DEPLOYING,
         )
         restored.tasks.set(previous.tasks.all())
-        current.status = Release.Status.ROLLED_BACK
-        current.save(update_fields=["status"])
     return release_deploy(release_id=restored.pk)
 
 

@@ -73,6 +73,11 @@ def rollback(request: HttpRequest, slug: str, release_id: int) -> HttpResponse:
     try:
         if not project.releases.filter(pk=release_id).exists():
             raise errors.NotFound(f"Release {release_id} is not a release of {project.name}.")
+        if request.POST.get("confirm") != "yes":
+            summary = services.release_rollback_summary(
+                release_id=release_id, actor=Actor.of_user(request.user)
+            )
+            raise errors.InvalidInput(summary["message"] + " Confirm to roll back.")
         release = services.release_rollback(
             release_id=release_id, actor=Actor.of_user(request.user)
         )

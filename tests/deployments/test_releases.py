@@ -7,6 +7,7 @@ from aiworker import errors
 from aiworker.actors import Actor
 from deployments import services
 from deployments.models import Deployment, Release
+from tasks.models import Task, TaskEvent
 from tests import factories
 
 
@@ -87,7 +88,7 @@ def test_rollback_api_with_permission_answers_201(gitops, prod, approver):
     second = prod("2222222")
     client = APIClient()
     client.force_authenticate(approver)
-    response = client.post(f"/api/releases/{second.pk}/rollback/", format="json")
+    response = client.post(f"/api/releases/{second.pk}/rollback/", {"confirm": True}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["image"].endswith(":1111111")
     assert client.post("/api/releases/999999/rollback/").status_code == 404
@@ -116,3 +117,56 @@ def test_release_list_filters(gitops, prod, preview_project, user):
     body = client.get("/api/releases/", {"project": preview_project.pk}).json()
     assert [r["project"] for r in body["results"]] == [preview_project.pk]
     assert client.get("/api/releases/", {"environment": "preview"}).status_code == 400
+
+
+def _task_in(project, state, title):
+    return factories.make_task(project=project, state=state, title=title)
+
+
+def test_rollback_needs_a_confirmation_then_sends_its_tasks_back_to_staging(
+    gitops, prod, preview_project, approver
+):
+    old = _task_in(preview_project, "production", "Old feature")
+    first = prod("1111111")
+    first.tasks.set([old])
+    new = _task_in(preview_project, "staging", "New feature")
+    staging = Release.objects.create(
+        project=preview_project, environment="staging", image="r/x:2222222", status="live"
+    )
+    staging.tasks.set([new])
+    second = Release.objects.create(
+        project=preview_project, environment="production", image="r/x:2222222"
+    )
+    second.tasks.set([new])
+    services.release_deploy(release_id=second.pk)
+    assert Task.objects.get(pk=new.pk).state == "production"
+    client = APIClient()
+    client.force_authenticate(approver)
+    before = list(Release.objects.values_list("pk", "status").order_by("pk"))
+    commits = gitops.commits()
+
+    refused = client.post(f"/api/releases/{second.pk}/rollback/", {}, format="json")
+
+    assert refused.status_code == 400
+    assert f"#{new.pk} New feature" in refused.json()["detail"]
+    assert list(Release.objects.values_list("pk", "status").order_by("pk")) == before
+    assert gitops.commits() == commits
+    assert Task.objects.get(pk=new.pk).state == "production"
+
+    done = client.post(f"/api/releases/{second.pk}/rollback/", {"confirm": True}, format="json")
+
+    assert done.status_code == 201, done.json()
+    assert Task.objects.get(pk=new.pk).state == "staging"
+    assert Task.objects.get(pk=old.pk).state == "production"
+    line = TaskEvent.objects.filter(task=new, to_state="staging").latest("pk")
+    assert f"release {second.pk} rolled back" in line.message
+    assert deployed_image(gitops, preview_project).endswith(":1111111")
+    # Promoting again is possible: the staging release's task is in staging once more.
+    assert list(staging.tasks.filter(state="staging")) == [Task.objects.get(pk=new.pk)]
+
+
+def test_release_urls_come_from_the_settings_or_are_derived(gitops, prod, settings):
+    derived = prod("1111111").deployments.get()
+    assert derived.url == f"https://{derived.project.slug}-production.preview.example.test/"
+    settings.PRODUCTION_URL = "https://shop.example.test/"
+    assert prod("2222222").deployments.get().url == "https://shop.example.test/"

@@ -23,6 +23,21 @@ def _no_deploy(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def deploy_for_real(settings, tmp_path):
+    """Run the recorded deploys with the gitops driver on a real bare repository in tmp_path
+    (no Argo CD here: the gitops driver's commit is its report)."""
+    from deployments import services as deploy_services
+
+    settings.DEPLOY_DRIVER = "gitops"
+    settings.GITOPS_REPO_URL = str(tmp_path / "gitops.git")
+
+    def deploy(release_id):
+        return deploy_services.release_deploy(release_id=release_id)
+
+    return deploy
+
+
 def _approved_task_with_pr(gitea, project, title):
     task = factories.make_task(project=project, title=title, state=TaskState.IN_PROGRESS)
     services.task_create_branch(task_id=task.pk, actor=factories.system())
@@ -33,7 +48,13 @@ def _approved_task_with_pr(gitea, project, title):
 
 
 def test_merge_to_staging_with_a_conflict_on_one_task(
-    gitea, repo_project, approver, client, _no_deploy, django_capture_on_commit_callbacks
+    gitea,
+    repo_project,
+    approver,
+    client,
+    _no_deploy,
+    django_capture_on_commit_callbacks,
+    deploy_for_real,
 ):
     repo_project.image_repository = "registry.example/shop"
     repo_project.save()
@@ -56,6 +77,11 @@ def test_merge_to_staging_with_a_conflict_on_one_task(
     repo = gitea.repos[(OWNER, REPO)]
     assert release.commit_sha == repo.branches["staging"]
     assert release.image == f"registry.example/shop:{release.commit_sha}"
+    # Merged but not deployed yet: the release is deploying and every task is still approved.
+    assert release.status == "deploying"
+    assert set(Task.objects.values_list("state", flat=True)) == {"approved"}
+    assert not TaskEvent.objects.filter(to_state="staging").exists()
+    assert deploy_for_real(release.pk).status == "live"
     states = dict(Task.objects.values_list("pk", "state"))
     assert states == {one.pk: "staging", two.pk: "approved", three.pk: "staging"}
     failure = TaskEvent.objects.get(task=two, kind="merge_failed")
@@ -94,7 +120,13 @@ def test_merge_to_staging_refuses_bad_input_and_changes_nothing(
 
 
 def test_promote_needs_the_permission_then_merges_staging_into_production(
-    gitea, repo_project, approver, client, _no_deploy, django_capture_on_commit_callbacks
+    gitea,
+    repo_project,
+    approver,
+    client,
+    _no_deploy,
+    django_capture_on_commit_callbacks,
+    deploy_for_real,
 ):
     repo_project.image_repository = "registry.example/shop"
     repo_project.save()
@@ -106,6 +138,7 @@ def test_promote_needs_the_permission_then_merges_staging_into_production(
             {"task_ids": [task.pk]},
             content_type="application/json",
         ).json()["id"]
+    deploy_for_real(staging_id)
 
     only_approver = factories.make_user(perms=("tasks.approve_task",))
     client.force_login(only_approver)
@@ -123,6 +156,8 @@ def test_promote_needs_the_permission_then_merges_staging_into_production(
     assert production.commit_sha == repo.branches["production"]
     assert production.image == staging.image
     assert production.approved_by == approver
+    assert Task.objects.get(pk=task.pk).state == "staging"  # until the deploy reports
+    deploy_for_real(production.pk)
     assert Task.objects.get(pk=task.pk).state == "production"
     assert _no_deploy == [staging.pk, production.pk]
 
@@ -145,7 +180,9 @@ def test_merge_to_staging_without_gitea_says_not_configured(
     assert not Release.objects.exists() and not TaskEvent.objects.exists()
 
 
-def test_admin_actions_connect_and_merge_to_staging(gitea, repo_project, admin_client):
+def test_admin_actions_connect_and_merge_to_staging(
+    gitea, repo_project, admin_client, _no_deploy, deploy_for_real
+):
     task = _approved_task_with_pr(gitea, repo_project, "A")
 
     connect = admin_client.post(
@@ -162,4 +199,43 @@ def test_admin_actions_connect_and_merge_to_staging(gitea, repo_project, admin_c
     assert "connected to Gitea" in connect.content.decode()
     assert "1 of 1 task(s) merged" in merge.content.decode()
     assert len(gitea.repos[(OWNER, REPO)].hooks) == 1
+    assert Task.objects.get(pk=task.pk).state == "approved"  # merged, not yet deployed
+    # No image on the project: nothing to deploy, so the deploy succeeds at once.
+    release = Release.objects.get()
+    assert deploy_for_real(release.pk).status == "live"
     assert Task.objects.get(pk=task.pk).state == "staging"
+
+
+def test_a_failed_deploy_leaves_the_tasks_approved_and_says_why(
+    gitea,
+    repo_project,
+    approver,
+    client,
+    _no_deploy,
+    django_capture_on_commit_callbacks,
+    deploy_for_real,
+    monkeypatch,
+):
+    repo_project.image_repository = "registry.example/shop"
+    repo_project.save()
+    task = _approved_task_with_pr(gitea, repo_project, "A")
+    client.force_login(approver)
+    with django_capture_on_commit_callbacks(execute=True):
+        release_id = client.post(
+            "/api/releases/merge-to-staging/",
+            {"task_ids": [task.pk]},
+            content_type="application/json",
+        ).json()["id"]
+    from deployments.drivers import DeployFailed
+    from deployments.drivers.gitops import GitOpsDriver
+
+    def refuse(self, place, rendered):
+        raise DeployFailed("ImagePullBackOff: registry.example/shop not found")
+
+    monkeypatch.setattr(GitOpsDriver, "apply", refuse)
+    release = deploy_for_real(release_id)
+    assert release.status == "failed" and release.error
+    assert Task.objects.get(pk=task.pk).state == "approved"
+    line = TaskEvent.objects.get(task=task, kind="deploy.failed")
+    assert "stay where they were" in line.message and "ImagePullBackOff" in line.message
+    assert not TaskEvent.objects.filter(task=task, to_state="staging").exists()
