@@ -175,7 +175,8 @@ def test_a_person_takes_a_task_from_the_browser_to_production(
     assert merged[task.pr_number] == (branch, "main", True)
     assert ("main", "staging", True) in merged.values()
     assert ("staging", "production", True) in merged.values()
-    # The timeline names who did what: the person created and approved, the agent worked.
+    # The timeline names who did what: the person approved, the agent worked, the releases
+    # moved the task once deployed.
     moves = list(
         TaskEvent.objects.filter(task_id=task_id, kind="status_changed")
         .order_by("created_at", "id")
@@ -185,8 +186,9 @@ def test_a_person_takes_a_task_from_the_browser_to_production(
         (S.IN_PROGRESS, "agent"),
         (S.READY_TO_TEST, "agent"),
         (S.APPROVED, "user"),
-        (S.STAGING, "user"),
-        (S.PRODUCTION, "user"),
+        # The release moves them, once its deploy reported success (SPEC §5).
+        (S.STAGING, "system"),
+        (S.PRODUCTION, "system"),
     ]
     agent.refresh_from_db()
     assert agent.current_task is None
