@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -137,6 +138,16 @@ if PRODUCTION:
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
+
+# Per-project roles (projects/roles.py) answer user.has_perm(perm, project) via django-rules.
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# A role every signed-in user has in every project ("" = none: membership decides).
+PROJECT_DEFAULT_ROLE = env.str("PROJECT_DEFAULT_ROLE", default="")
+if PROJECT_DEFAULT_ROLE not in ("", "viewer", "member", "reviewer", "releaser", "admin"):
+    raise ImproperlyConfigured(f"PROJECT_DEFAULT_ROLE={PROJECT_DEFAULT_ROLE!r} is not a role.")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

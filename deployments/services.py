@@ -23,6 +23,7 @@ from deployments.drivers import DeployFailed, Driver, get_driver
 from deployments.drivers.base import Place
 from deployments.drivers.disabled import MESSAGE as DISABLED_MESSAGE
 from deployments.models import Deployment, Environment, Release
+from projects import roles
 from projects.models import Project
 from tasks.models import Task, TaskEvent
 from tasks.services import record_event
@@ -431,8 +432,11 @@ def release_deploy(*, release_id: int) -> Release:
 
 def release_rollback(*, release_id: int, actor: Actor) -> Release:
     """Redeploy the production release before `release_id`; returns the new release."""
-    if not actor.has_perm("deployments.promote_release"):
-        raise errors.PermissionDenied("Rolling back needs the 'promote release' permission.")
+    known = isinstance(release_id, int) and 0 < release_id < 2**63
+    found = Release.objects.filter(pk=release_id) if known else Release.objects.none()
+    project_id = found.values_list("project_id", flat=True).first()
+    if project_id is not None and not actor.has_perm(roles.ROLLBACK, project_id):
+        raise errors.PermissionDenied(roles.denied_message(roles.ROLLBACK))
     get_driver_checked()
     with transaction.atomic():
         try:
@@ -508,6 +512,8 @@ def _check_may_touch(*, actor: Actor, task: Task) -> None:
             raise errors.PermissionDenied(
                 f"Task {task.pk} is not assigned to agent {actor.agent.name}."
             )
+    elif actor.kind == "user" and not actor.has_perm(roles.DEPLOY_PREVIEW, task.project_id):
+        raise errors.PermissionDenied(roles.denied_message(roles.DEPLOY_PREVIEW, task.project))
 
 
 def _broadcast(deployment: Deployment, event: str) -> None:
