@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.api import InputSerializer, error_responses, validated
+from aiworker.dns_names import SLUG_HELP, SLUG_RE
 from projects import roles
 from projects.models import Membership, Project
 from tasks.states import TaskState
@@ -51,7 +52,7 @@ def _branch(**kwargs: Any) -> serializers.RegexField:
 
 class ProjectInput(InputSerializer):
     name = serializers.CharField(max_length=200)
-    slug = serializers.SlugField(max_length=60)
+    slug = serializers.RegexField(SLUG_RE, max_length=60, error_messages={"invalid": SLUG_HELP})
     description = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
     gitea_owner = serializers.CharField(max_length=100, required=False, allow_blank=True)
     gitea_repo = serializers.CharField(max_length=100, required=False, allow_blank=True)
