@@ -1,6 +1,8 @@
 """REST API for agents. Creating one answers its token, once; no answer ever holds its hash."""
 
-from django.db.models import QuerySet
+from typing import Any
+
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView
@@ -12,6 +14,7 @@ from agents import services
 from agents.models import Agent, AgentKind
 from aiworker import errors
 from aiworker.api import InputSerializer, ProjectRefField, error_responses, validated
+from projects import roles
 from tasks.selectors import project_by_ref
 
 
@@ -59,15 +62,29 @@ class AgentCreateInput(InputSerializer):
     )
 
 
-def _agent(pk: int) -> Agent:
-    agent = Agent.objects.select_related("project").filter(pk=pk).first()
+def _agent(request: Request, pk: int) -> Agent:
+    agent = _visible_agents(request).filter(pk=pk).first()
     if agent is None:
         raise errors.NotFound(f"Agent {pk} does not exist.")
     return agent
 
 
-def _require(request: Request, perm: str) -> None:
-    if not request.user.has_perm(perm):
+def _visible_agents(request: Request) -> QuerySet[Agent]:
+    """Agents of the projects the user sees, and the unrestricted ones (they serve any)."""
+    visible = roles.visible_projects(request.user).values("pk")
+    return Agent.objects.select_related("project").filter(
+        Q(project__isnull=True) | Q(project__in=visible)
+    )
+
+
+def _require(request: Request, perm: str, project: Any = None) -> None:
+    """A project's agents are managed by its admins; unrestricted ones need ``perm`` (global)."""
+    if request.user.has_perm(perm):  # an operator-wide grant (staff, in the admin)
+        return
+    if project is not None:
+        if not request.user.has_perm(roles.MANAGE_AGENTS, project):
+            raise errors.PermissionDenied(roles.denied_message(roles.MANAGE_AGENTS, project))
+    else:
         raise errors.PermissionDenied(f"This needs the permission {perm}.")
 
 
@@ -78,22 +95,23 @@ class AgentListCreateApi(ListAPIView):
     ordering_fields = ["name", "status", "last_heartbeat_at", "created_at"]
 
     def get_queryset(self) -> QuerySet[Agent]:
-        return Agent.objects.select_related("project")
+        return _visible_agents(self.request)
 
     @extend_schema(
         request=AgentCreateInput,
         responses={201: AgentCreatedSerializer, **error_responses(400, 401, 403)},
         description="Register an agent. The answer holds its token; it cannot be read again "
-        "(rotate it in the admin if lost). Needs the permission `agents.add_agent`.",
+        "(rotate it in the admin if lost). Needs the project's admin role or `agents.add_agent`.",
     )
     def post(self, request: Request) -> Response:
-        _require(request, "agents.add_agent")
         data = validated(AgentCreateInput, request.data)
-        project = data.get("project")
+        ref = data.get("project")
+        project = project_by_ref(ref) if ref not in (None, "") else None
+        _require(request, "agents.add_agent", project)
         agent, token = services.agent_create(
             name=data["name"],
             kind=data.get("kind", AgentKind.CLAUDE_CODE),
-            project=project_by_ref(project) if project not in (None, "") else None,
+            project=project,
             can_plan=data.get("can_plan", False),
             capabilities=data.get("capabilities", []),
         )
@@ -104,7 +122,7 @@ class AgentListCreateApi(ListAPIView):
 class AgentDetailApi(APIView):
     @extend_schema(responses={200: AgentSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(AgentSerializer(_agent(pk)).data)
+        return Response(AgentSerializer(_agent(request, pk)).data)
 
 
 class AgentRevokeApi(APIView):
@@ -112,13 +130,12 @@ class AgentRevokeApi(APIView):
         request=None,
         responses={200: AgentSerializer, **error_responses(401, 403, 404)},
         description="Revoke the agent's token: its next call is refused. "
-        "Needs the permission `agents.change_agent`.",
+        "Needs the project's admin role or `agents.change_agent`.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        _require(request, "agents.change_agent")
-        _agent(pk)
+        _require(request, "agents.change_agent", _agent(request, pk).project)
         services.agent_revoke(agent_id=pk)
-        return Response(AgentSerializer(_agent(pk)).data)
+        return Response(AgentSerializer(_agent(request, pk)).data)
 
 
 class AgentPodCreateInput(InputSerializer):
@@ -130,17 +147,16 @@ class AgentPodCreateApi(APIView):
         request=AgentPodCreateInput,
         responses={201: AgentSerializer, **error_responses(400, 401, 403, 503)},
         description="Start an agent pod for a project (kubernetes driver; 503 when agent pods "
-        "are not configured). Needs the permission `agents.add_agent`.",
+        "are not configured). Needs the project's admin role or `agents.add_agent`.",
     )
     def post(self, request: Request) -> Response:
         from agents.lifecycle import agent_pod_create
         from aiworker.actors import Actor
 
-        _require(request, "agents.add_agent")
         data = validated(AgentPodCreateInput, request.data)
-        agent = agent_pod_create(
-            project=project_by_ref(data["project"]), actor=Actor.of_user(request.user)
-        )
+        project = project_by_ref(data["project"])
+        _require(request, "agents.add_agent", project)
+        agent = agent_pod_create(project=project, actor=Actor.of_user(request.user))
         return Response(AgentSerializer(agent).data, status=status.HTTP_201_CREATED)
 
 
@@ -149,13 +165,12 @@ class AgentPodDeleteApi(APIView):
         request=None,
         responses={200: AgentSerializer, **error_responses(401, 403, 404, 409, 503)},
         description="Delete the agent's pod: its tasks go back to the backlog, its token is "
-        "revoked. Needs the permission `agents.change_agent`.",
+        "revoked. Needs the project's admin role or `agents.change_agent`.",
     )
     def post(self, request: Request, pk: int) -> Response:
         from agents.lifecycle import agent_pod_delete
         from aiworker.actors import Actor
 
-        _require(request, "agents.change_agent")
-        _agent(pk)
+        _require(request, "agents.change_agent", _agent(request, pk).project)
         agent = agent_pod_delete(agent_id=pk, actor=Actor.of_user(request.user))
         return Response(AgentSerializer(agent).data)

@@ -29,11 +29,16 @@ class Actor:
     def webhook(cls, label: str = "gitea") -> Actor:
         return cls(kind="webhook", label=label)
 
-    def has_perm(self, perm: str) -> bool:
+    def has_perm(self, perm: str, project: Any = None) -> bool:
+        """A global permission, or (given the project) the per-project one from its roles."""
         # The system (beat jobs, the merge flow it was asked to run) acts on a person's behalf.
         if self.kind == "system":
             return True
-        return self.kind == "user" and bool(self.user and self.user.has_perm(perm))
+        if self.kind != "user" or not self.user:
+            return False
+        if project is None:
+            return bool(self.user.has_perm(perm))
+        return bool(self.user.has_perm(perm, project))
 
     @property
     def event_fields(self) -> dict[str, Any]:

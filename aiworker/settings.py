@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -37,7 +38,11 @@ if PRODUCTION:
 else:
     SECRET_KEY = env("SECRET_KEY", default="") or _development_secret_key()
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+# `testserver` is the Django test client's host: development only, never in production.
+_LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=_LOCAL_HOSTS if PRODUCTION else [*_LOCAL_HOSTS, "testserver"]
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -137,6 +142,16 @@ if PRODUCTION:
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
+
+# Per-project roles (projects/roles.py) answer user.has_perm(perm, project) via django-rules.
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# A role every signed-in user has in every project ("" = none: membership decides).
+PROJECT_DEFAULT_ROLE = env.str("PROJECT_DEFAULT_ROLE", default="")
+if PROJECT_DEFAULT_ROLE not in ("", "viewer", "member", "reviewer", "releaser", "admin"):
+    raise ImproperlyConfigured(f"PROJECT_DEFAULT_ROLE={PROJECT_DEFAULT_ROLE!r} is not a role.")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -336,7 +351,9 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Trust X-Forwarded-Proto only when a proxy that sets (and strips) it is said to be there.
+    if env.bool("TRUSTED_PROXY", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

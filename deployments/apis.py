@@ -3,6 +3,7 @@ preview, extend a preview's TTL, list releases and roll one back. Thin views: va
 service or selector, shape the answer; domain errors become HTTP answers in aiworker.api."""
 
 from datetime import timedelta
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -16,6 +17,7 @@ from aiworker.actors import Actor
 from aiworker.api import ID_MAX, InputSerializer, error_responses, validated
 from deployments import selectors, services
 from deployments.models import Deployment, Environment, Release
+from projects import roles
 
 
 class DeploymentOutput(serializers.ModelSerializer):
@@ -116,22 +118,43 @@ class DeploymentListApi(ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         q = _query(DeploymentFilterInput, self.request)
-        return selectors.deployment_list(
-            project_id=q.get("project"),
-            environment=q.get("environment"),
-            status=q.get("status"),
-            task_id=q.get("task"),
+        return _visible(
+            self.request,
+            selectors.deployment_list(
+                project_id=q.get("project"),
+                environment=q.get("environment"),
+                status=q.get("status"),
+                task_id=q.get("task"),
+            ),
         )
+
+
+def _visible(request: Request, queryset: Any) -> Any:
+    """Only rows of the projects this user sees (projects/roles.py)."""
+    return queryset.filter(project__in=roles.visible_projects(request.user).values("pk"))
 
 
 class DeploymentDetailApi(RetrieveAPIView):
     serializer_class = DeploymentOutput
-    queryset = selectors.deployment_list()
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return _visible(self.request, selectors.deployment_list())
 
 
 class DeploymentExtendApi(APIView):
     @extend_schema(request=ExtendInput, responses={200: DeploymentOutput, **error_responses(409)})
     def post(self, request: Request, pk: int) -> Response:
+        project_id = (
+            _visible(request, Deployment.objects.filter(pk=pk))
+            .values_list("project_id", flat=True)
+            .first()
+            if 0 < pk <= ID_MAX
+            else None
+        )
+        if project_id is None:
+            raise errors.NotFound(f"Deployment {pk} does not exist.")
+        if not request.user.has_perm(roles.DEPLOY_PREVIEW, project_id):
+            raise errors.PermissionDenied(roles.denied_message(roles.DEPLOY_PREVIEW))
         data = validated(ExtendInput, request.data)
         by = timedelta(hours=data["hours"]) if "hours" in data else None
         deployment = services.preview_extend(
@@ -170,7 +193,10 @@ class ReleaseListApi(ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         q = _query(ReleaseFilterInput, self.request)
-        return selectors.release_list(project_id=q.get("project"), environment=q.get("environment"))
+        return _visible(
+            self.request,
+            selectors.release_list(project_id=q.get("project"), environment=q.get("environment")),
+        )
 
 
 class RollbackInput(serializers.Serializer):
@@ -187,8 +213,8 @@ class ReleaseRollbackApi(APIView):
         responses={201: ReleaseOutput, **error_responses(400, 403, 404, 409, 503)},
         description="Redeploy the production release before this one; once it is live the "
         "rolled-back release's tasks are back in staging. Needs `confirm: true` (400 without "
-        "it, naming the release and the tasks that would go back) and the 'promote release' "
-        "permission (403 without it, and nothing changes).",
+        "it, naming the release and the tasks that would go back) and the releaser "
+        "role in the project (403 without it, and nothing changes).",
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(RollbackInput, request.data)

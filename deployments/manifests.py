@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from django.conf import settings
 
+from aiworker.dns_names import dns_label
+
 MANAGED_BY = "aiworker"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_PROJECT = "aiworker.dev/project"
@@ -35,8 +37,7 @@ def preview_namespace(task_id: int) -> str:
 
 
 def release_namespace(project_slug: str, environment: str) -> str:
-    # A slug is at most 60 characters; namespaces allow 63, so cut and keep it a DNS label.
-    return f"{project_slug[: 62 - len(environment)]}-{environment}".strip("-").lower()
+    return dns_label(project_slug, environment)
 
 
 def preview_host(task_id: int) -> str:
@@ -48,7 +49,7 @@ def preview_url(task_id: int) -> str:
 
 
 def release_host(project_slug: str, environment: str) -> str:
-    return f"{project_slug}-{environment}.{settings.PREVIEW_DOMAIN}"
+    return f"{dns_label(project_slug, environment)}.{settings.PREVIEW_DOMAIN}"
 
 
 def image_at(repository: str, sha: str) -> str:

@@ -20,7 +20,7 @@ from django.db import transaction
 from aiworker import errors
 from aiworker.actors import Actor
 from deployments.models import Environment, Release
-from projects import gitea
+from projects import gitea, roles
 from projects import services as gitea_services
 from projects.models import Project
 from tasks import services as task_services
@@ -96,12 +96,11 @@ def _fail_task(task: Task, *, actor: Actor, reason: str) -> None:
 
 def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
     """Merge the approved tasks' PRs, bring staging up to the default branch, record it."""
-    if not actor.has_perm("tasks.approve_task"):
-        raise errors.PermissionDenied(
-            "Merging to staging needs the permission 'tasks.approve_task'."
-        )
     ids = _clean_task_ids(task_ids)
     tasks = list(Task.objects.select_related("project").filter(pk__in=ids).order_by("id"))
+    for project in {t.project for t in tasks}:  # per project: projects/roles.py
+        if not actor.has_perm(roles.MERGE_TO_STAGING, project):
+            raise errors.PermissionDenied(roles.denied_message(roles.MERGE_TO_STAGING, project))
     missing = sorted(set(ids) - {t.pk for t in tasks})
     if missing:
         raise errors.NotFound(f"Unknown tasks: {', '.join(map(str, missing))}.")
@@ -159,15 +158,13 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
 
 def release_promote(*, release_id: Any, actor: Actor) -> Release:
     """Merge staging into production and record the production release of its tasks."""
-    if not actor.has_perm("deployments.promote_release"):
-        raise errors.PermissionDenied(
-            "Promoting to production needs the permission 'deployments.promote_release'."
-        )
     if isinstance(release_id, bool) or not isinstance(release_id, int):
         raise errors.InvalidInput("release_id must be an integer.", fields={"id": ["Integer."]})
     staging = Release.objects.select_related("project").filter(pk=release_id).first()
     if staging is None:
         raise errors.NotFound(f"Release {release_id} does not exist.")
+    if not actor.has_perm(roles.PROMOTE, staging.project):
+        raise errors.PermissionDenied(roles.denied_message(roles.PROMOTE, staging.project))
     if staging.environment != Environment.STAGING:
         raise errors.Conflict(f"Release {release_id} is a {staging.environment} release.")
     tasks = list(staging.tasks.filter(state=S.STAGING).order_by("id"))

@@ -23,6 +23,7 @@ from deployments.drivers import DeployFailed, Driver, get_driver
 from deployments.drivers.base import Place
 from deployments.drivers.disabled import MESSAGE as DISABLED_MESSAGE
 from deployments.models import Deployment, Environment, Release
+from projects import roles
 from projects.models import Project
 from tasks import services as task_services
 from tasks.models import Task, TaskEvent
@@ -489,8 +490,11 @@ def _record_deploy_outcome(*, release: Release, deployment: Deployment, error: s
 
 def release_rollback_summary(*, release_id: Any, actor: Actor) -> dict[str, Any]:
     """What a rollback of `release_id` would send back: shown before the person confirms."""
-    if not actor.has_perm("deployments.promote_release"):
-        raise errors.PermissionDenied("Rolling back needs the 'promote release' permission.")
+    known = isinstance(release_id, int) and 0 < release_id < 2**63
+    found = Release.objects.filter(pk=release_id) if known else Release.objects.none()
+    project_id = found.values_list("project_id", flat=True).first()
+    if project_id is not None and not actor.has_perm(roles.ROLLBACK, project_id):
+        raise errors.PermissionDenied(roles.denied_message(roles.ROLLBACK))
     release = Release.objects.filter(pk=release_id).first()
     if release is None:
         raise errors.NotFound(f"Release {release_id} does not exist.")
@@ -508,8 +512,11 @@ def release_rollback_summary(*, release_id: Any, actor: Actor) -> dict[str, Any]
 def release_rollback(*, release_id: int, actor: Actor) -> Release:
     """Redeploy the production release before `release_id`; returns the new release. The
     rolled-back release's tasks return to staging once that deploy succeeded."""
-    if not actor.has_perm("deployments.promote_release"):
-        raise errors.PermissionDenied("Rolling back needs the 'promote release' permission.")
+    known = isinstance(release_id, int) and 0 < release_id < 2**63
+    found = Release.objects.filter(pk=release_id) if known else Release.objects.none()
+    project_id = found.values_list("project_id", flat=True).first()
+    if project_id is not None and not actor.has_perm(roles.ROLLBACK, project_id):
+        raise errors.PermissionDenied(roles.denied_message(roles.ROLLBACK))
     with transaction.atomic():
         try:
             current = Release.objects.select_for_update().get(pk=release_id)
@@ -585,6 +592,8 @@ def _check_may_touch(*, actor: Actor, task: Task) -> None:
             raise errors.PermissionDenied(
                 f"Task {task.pk} is not assigned to agent {actor.agent.name}."
             )
+    elif actor.kind == "user" and not actor.has_perm(roles.DEPLOY_PREVIEW, task.project_id):
+        raise errors.PermissionDenied(roles.denied_message(roles.DEPLOY_PREVIEW, task.project))
 
 
 def _broadcast(deployment: Deployment, event: str) -> None:

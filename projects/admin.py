@@ -1,7 +1,24 @@
 from django.contrib import admin
 
 from projects import admin_actions
-from projects.models import Project, PullRequest, PullRequestComment, WebhookDelivery
+from projects.models import Membership, Project, PullRequest, PullRequestComment, WebhookDelivery
+
+
+class MembershipInline(admin.TabularInline):
+    """Who works on the project and in which role (projects/roles.py says what each grants)."""
+
+    model = Membership
+    extra = 1
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "project", "role", "created_at")
+    list_filter = ("role", "project")
+    search_fields = ("user__username", "user__email", "project__slug", "project__name")
+    list_select_related = ("user", "project")
+    autocomplete_fields = ("user", "project")
 
 
 @admin.register(Project)
@@ -24,6 +41,7 @@ class ProjectAdmin(admin.ModelAdmin):
     exclude = ("webhook_secret",)
     readonly_fields = ("gitea_webhook_id", "created_at", "updated_at")
     actions = [admin_actions.connect_to_gitea]
+    inlines = [MembershipInline]
 
 
 @admin.register(WebhookDelivery)

@@ -14,7 +14,9 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.api import InputSerializer, error_responses, validated
-from projects.models import Project
+from aiworker.dns_names import SLUG_HELP, SLUG_RE
+from projects import roles
+from projects.models import Membership, Project
 from tasks.states import TaskState
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -50,7 +52,7 @@ def _branch(**kwargs: Any) -> serializers.RegexField:
 
 class ProjectInput(InputSerializer):
     name = serializers.CharField(max_length=200)
-    slug = serializers.SlugField(max_length=60)
+    slug = serializers.RegexField(SLUG_RE, max_length=60, error_messages={"invalid": SLUG_HELP})
     description = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
     gitea_owner = serializers.CharField(max_length=100, required=False, allow_blank=True)
     gitea_repo = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -84,10 +86,13 @@ class ProjectInput(InputSerializer):
         return value
 
 
-def _project(pk: int) -> Project:
-    project = Project.objects.filter(pk=pk).first()
+def _project(request: Request, pk: int, perm: str = roles.VIEW_BOARD) -> Project:
+    """The project if the user may see it (404 otherwise) and holds ``perm`` in it (403)."""
+    project = roles.visible_projects(request.user).filter(pk=pk).first()
     if project is None:
         raise errors.NotFound(f"Project {pk} does not exist.")
+    if not request.user.has_perm(perm, project):
+        raise errors.PermissionDenied(roles.denied_message(perm, project))
     return project
 
 
@@ -123,7 +128,7 @@ class ProjectListCreateApi(ListAPIView):
     ordering_fields = ["name", "slug", "created_at"]
 
     def get_queryset(self) -> QuerySet[Project]:
-        return Project.objects.all()
+        return roles.visible_projects(self.request.user)
 
     @extend_schema(
         request=ProjectInput,
@@ -134,32 +139,34 @@ class ProjectListCreateApi(ListAPIView):
         _require(request, "projects.add_project")
         data = validated(ProjectInput, request.data)
         project = _save(Project(), dict(data))
+        # Whoever creates a project administers it.
+        Membership.objects.get_or_create(
+            project=project, user=request.user, defaults={"role": Membership.Role.ADMIN}
+        )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailApi(APIView):
     @extend_schema(responses={200: ProjectSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ProjectSerializer(_project(pk)).data)
+        return Response(ProjectSerializer(_project(request, pk)).data)
 
     @extend_schema(
         request=ProjectInput,
         responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
-        description="Partial update. Needs the permission `projects.change_project`.",
+        description="Partial update. Needs the project's admin role.",
     )
     def patch(self, request: Request, pk: int) -> Response:
-        _require(request, "projects.change_project")
-        project = _project(pk)
+        project = _project(request, pk, roles.MANAGE_PROJECT)
         data = validated(ProjectInput, request.data, partial=True)
         return Response(ProjectSerializer(_save(project, dict(data))).data)
 
     @extend_schema(
         request=ProjectInput,
         responses={200: ProjectSerializer, **error_responses(400, 401, 403, 404)},
-        description="Full update. Needs the permission `projects.change_project`.",
+        description="Full update. Needs the project's admin role.",
     )
     def put(self, request: Request, pk: int) -> Response:
-        _require(request, "projects.change_project")
-        project = _project(pk)
+        project = _project(request, pk, roles.MANAGE_PROJECT)
         data = validated(ProjectInput, request.data)
         return Response(ProjectSerializer(_save(project, dict(data))).data)

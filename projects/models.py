@@ -187,3 +187,34 @@ class PullRequestComment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on {self.pull_request}"
+
+
+class Membership(models.Model):
+    """A person's role in one project: what projects/roles.py grants them there."""
+
+    class Role(models.TextChoices):
+        # Ordered: each role includes everything the ones before it may do.
+        VIEWER = "viewer", "viewer"
+        MEMBER = "member", "member"
+        REVIEWER = "reviewer", "reviewer"
+        RELEASER = "releaser", "releaser"
+        ADMIN = "admin", "admin"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_one_per_user"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["viewer", "member", "reviewer", "releaser", "admin"]),
+                name="membership_role_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project.slug}: {self.role}"

@@ -20,6 +20,8 @@ from rest_framework.views import APIView
 from aiworker import errors
 from aiworker.actors import Actor
 from aiworker.api import ID_MAX, InputSerializer, ProjectRefField, error_responses, validated
+from projects import roles
+from projects.models import Project
 from tasks import selectors, services
 from tasks.models import Complexity, Priority, Task, TaskEvent, TaskQuestion
 from tasks.states import TaskState
@@ -284,6 +286,21 @@ class FilterBackend(DjangoFilterBackend):
 # --- views ------------------------------------------------------------------------------------
 
 
+def _may(request: Request, pk: Any, perm: str = roles.VIEW_BOARD) -> None:
+    """404 for a task in a project the user cannot see; 403 naming the role for ``perm``."""
+    in_range = isinstance(pk, int) and 0 < pk <= ID_MAX
+    project_id = (
+        Task.objects.filter(pk=pk).values_list("project_id", flat=True).first()
+        if in_range
+        else None
+    )
+    project = Project(pk=project_id)  # only its id is read by projects/roles.py
+    if project_id is None or not request.user.has_perm(roles.VIEW_BOARD, project):
+        raise errors.NotFound(f"Task {pk} does not exist.")
+    if not request.user.has_perm(perm, project):
+        raise errors.PermissionDenied(roles.denied_message(perm))
+
+
 class TaskListCreateApi(ListAPIView):
     serializer_class = TaskSerializer
     filter_backends = [FilterBackend, filters.SearchFilter, filters.OrderingFilter]
@@ -292,7 +309,9 @@ class TaskListCreateApi(ListAPIView):
     ordering_fields = ["id", "priority", "position", "state", "title", "created_at", "updated_at"]
 
     def get_queryset(self) -> QuerySet[Task]:
-        return selectors.task_list()
+        return selectors.task_list().filter(
+            project__in=roles.visible_projects(self.request.user).values("pk")
+        )
 
     @extend_schema(
         request=TaskCreateInput,
@@ -300,8 +319,13 @@ class TaskListCreateApi(ListAPIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(TaskCreateInput, request.data)
+        project = selectors.project_by_ref(data["project"])
+        if not request.user.has_perm(roles.VIEW_BOARD, project):
+            raise errors.InvalidInput("Unknown project.", fields={"project": ["No such project."]})
+        if not request.user.has_perm(roles.CREATE_TASK, project):
+            raise errors.PermissionDenied(roles.denied_message(roles.CREATE_TASK, project))
         task = services.task_create(
-            project=selectors.project_by_ref(data["project"]),
+            project=project,
             title=data["title"],
             actor=Actor.of_user(request.user),
             description=data.get("description", ""),
@@ -316,6 +340,7 @@ class TaskListCreateApi(ListAPIView):
 class TaskDetailApi(APIView):
     @extend_schema(responses={200: TaskDetailSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
+        _may(request, pk)
         return _detail(pk)
 
     @extend_schema(
@@ -325,6 +350,7 @@ class TaskDetailApi(APIView):
         "only through `transition/` and the other actions.",
     )
     def patch(self, request: Request, pk: int) -> Response:
+        _may(request, pk, roles.EDIT_TASK)
         data = validated(TaskUpdateInput, request.data)
         services.task_update(
             task_id=pk,
@@ -347,6 +373,7 @@ class TaskTransitionApi(APIView):
         "plain move there answers 409 naming the action. Starting a task names its `agent`.",
     )
     def post(self, request: Request, pk: int) -> Response:
+        _may(request, pk)  # the service checks the move's own permission in the project
         data = validated(TransitionInput, request.data)
         services.task_transition(
             task_id=pk,
@@ -362,6 +389,7 @@ class TaskTransitionApi(APIView):
 class TaskQuestionsApi(APIView):
     @extend_schema(responses={200: QuestionSerializer(many=True), **error_responses(401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
+        _may(request, pk)
         questions = selectors.task_questions(task_id=pk)
         return Response(QuestionSerializer(questions, many=True).data)
 
@@ -374,6 +402,7 @@ class QuestionAnswerApi(APIView):
         "needs_input goes back to in_progress.",
     )
     def post(self, request: Request, pk: int, qid: int) -> Response:
+        _may(request, pk, roles.ANSWER)
         data = validated(AnswerInput, request.data)
         item = services.question_answer(
             question_id=qid, task_id=pk, actor=Actor.of_user(request.user), answer=data["answer"]
@@ -387,15 +416,12 @@ class TaskApproveApi(APIView):
     @extend_schema(
         request=ApproveInput,
         responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404, 409)},
-        description="ready_to_test -> approved. Needs the permission `tasks.approve_task`.",
+        description="ready_to_test -> approved. Needs the reviewer role in the task's project.",
     )
     def post(self, request: Request, pk: int) -> Response:
         data = validated(ApproveInput, request.data)
         # Checked before the state so a person without the right learns that, not the state.
-        if not request.user.has_perm("tasks.approve_task"):
-            raise errors.PermissionDenied(
-                "Approving a task needs the permission tasks.approve_task."
-            )
+        _may(request, pk, roles.APPROVE)
         services.task_approve(
             task_id=pk, actor=Actor.of_user(request.user), note=data.get("note", "")
         )
@@ -409,6 +435,7 @@ class TaskRequestChangesApi(APIView):
         description="ready_to_test -> in_progress, with feedback the agent reads next.",
     )
     def post(self, request: Request, pk: int) -> Response:
+        _may(request, pk, roles.REQUEST_CHANGES)
         data = validated(RequestChangesInput, request.data)
         services.task_request_changes(
             task_id=pk, actor=Actor.of_user(request.user), feedback=data["feedback"]
@@ -423,6 +450,7 @@ class TaskDependenciesApi(APIView):
         description="Replace the tasks this task depends on. A cycle answers 400.",
     )
     def put(self, request: Request, pk: int) -> Response:
+        _may(request, pk, roles.EDIT_TASK)
         data = validated(DependenciesInput, request.data)
         services.task_set_dependencies(
             task_id=pk, depends_on_ids=data["depends_on"], actor=Actor.of_user(request.user)
@@ -439,4 +467,5 @@ class TaskEventsApi(ListAPIView):
     def get_queryset(self) -> QuerySet[TaskEvent]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no task
             return TaskEvent.objects.none()
+        _may(self.request, self.kwargs["pk"])
         return selectors.task_events(task_id=self.kwargs["pk"])

@@ -22,6 +22,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
+from aiworker.safe_urls import http_url
 from tasks.board_selectors import Card
 from tasks.models import Priority
 from tasks.states import TaskState
@@ -148,15 +149,16 @@ class CardRenderer:
                 '    <span class="badge subtasks" title="subtasks in staging or production">'
                 f"{card.subtasks_done}/{card.subtasks_total} subtasks</span>\n"
             )
-        if card.pr_url:
+        pr_url, preview = http_url(card.pr_url), http_url(card.preview_url)  # never javascript:
+        if pr_url:
             number = f" #{card.pr_number}" if card.pr_number else ""
             parts.append(
-                f'    <a class="badge link" href="{escape(card.pr_url)}" rel="noopener" '
+                f'    <a class="badge link" href="{escape(pr_url)}" rel="noopener" '
                 f'target="_blank">PR{number}</a>\n'
             )
-        if card.preview_url:
+        if preview:
             parts.append(
-                f'    <a class="badge link" href="{escape(card.preview_url)}" rel="noopener" '
+                f'    <a class="badge link" href="{escape(preview)}" rel="noopener" '
                 'target="_blank">preview</a>\n'
             )
         if card.preview_status:

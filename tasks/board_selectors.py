@@ -241,9 +241,11 @@ def task_timeline(*, task_id: int) -> QuerySet[TaskEvent]:
     )
 
 
-def projects_overview() -> list[dict[str, Any]]:
-    """Each project with its count per column (two queries for any number of projects)."""
-    projects = list(Project.objects.order_by("name"))
+def projects_overview(projects_qs: Any = None) -> list[dict[str, Any]]:
+    """Each project (of ``projects_qs``, default all) with its count per column (two queries)."""
+    projects = list(
+        (Project.objects.all() if projects_qs is None else projects_qs).order_by("name")
+    )
     counts: dict[int, dict[str, int]] = {
         p.pk: dict.fromkeys((s for s, _ in COLUMNS), 0) for p in projects
     }

@@ -10,10 +10,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from aiworker.live import project_group
+from projects import roles
 from tasks.board_selectors import project_for_board
 
 # Close codes in the application range (4000–4999), so the browser can tell why.
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_UNKNOWN_PROJECT = 4404
 
 
@@ -30,6 +32,10 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         project = await database_sync_to_async(project_for_board)(slug=slug)
         if project is None:
             await self.close(code=CLOSE_UNKNOWN_PROJECT)
+            return
+        # Only people who may see this board hear its events (projects/roles.py).
+        if not await database_sync_to_async(user.has_perm)(roles.VIEW_BOARD, project):
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         self.group = project_group(project.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)

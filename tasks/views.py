@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aiworker import errors
 from aiworker.actors import Actor
 from aiworker.api import domain_error_response
+from projects import roles
 from projects.models import Project
 from tasks import board_selectors as selectors
 from tasks import services
@@ -35,10 +37,13 @@ MAX_JSON_BODY = 100_000  # a 20,000-character note fits
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _project(slug: str) -> Project:
+def _project(request: HttpRequest, slug: str, perm: str = roles.VIEW_BOARD) -> Project:
+    """The project, if this user holds ``perm`` in it; 404 unknown, 403 naming the role."""
     project = selectors.project_for_board(slug=slug)
     if project is None:
         raise Http404("No such project.")
+    if not request.user.has_perm(perm, project):
+        raise DjangoPermissionDenied(roles.denied_message(perm, project))
     return project
 
 
@@ -47,16 +52,18 @@ def _error_json(exc: errors.DomainError) -> JsonResponse:
     return JsonResponse(answer.data, status=answer.status_code)
 
 
-def _move_targets(user: Any) -> dict[str, list[tuple[str, str]]]:
+def _move_targets(user: Any, project: Project) -> dict[str, list[tuple[str, str]]]:
     """Per state, the columns this user may move a card to (the service checks again)."""
     may: dict[str, list[tuple[str, str]]] = {}
+    if not user.has_perm(roles.EDIT_TASK, project):
+        return {state.value: [] for state in S}
     for state in S:
         targets = []
         for target in S:
             if target.value not in plain_move_targets(state):
                 continue
             perm = services.TRANSITION_PERMISSIONS.get((state.value, target.value))
-            if perm and not user.has_perm(perm):
+            if perm and not user.has_perm(perm, project):
                 continue
             targets.append((target.value, target.label))
         may[state.value] = targets
@@ -64,7 +71,7 @@ def _move_targets(user: Any) -> dict[str, list[tuple[str, str]]]:
 
 
 def _renderer(project: Project, user: Any) -> CardRenderer:
-    return CardRenderer(project_slug=project.slug, move_targets=_move_targets(user))
+    return CardRenderer(project_slug=project.slug, move_targets=_move_targets(user, project))
 
 
 def _columns_html(project: Project, user: Any) -> str:
@@ -76,8 +83,8 @@ def _columns_html(project: Project, user: Any) -> str:
     counts = selectors.column_counts(project_id=project.pk)
     # The header buttons this person may use: merge to staging, promote.
     may_act = {
-        S.APPROVED.value: user.has_perm("tasks.approve_task"),
-        S.STAGING.value: user.has_perm("deployments.promote_release"),
+        S.APPROVED.value: user.has_perm(roles.MERGE_TO_STAGING, project),
+        S.STAGING.value: user.has_perm(roles.PROMOTE, project),
     }
     return renderer.columns(
         renderer.column(
@@ -132,7 +139,7 @@ def _task_in(project: Project, task_id: int) -> None:
 @login_required
 @require_GET
 def board(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project(slug)
+    project = _project(request, slug)
     columns = _columns_html(project, request.user)
     if request.GET.get("fragment") == "columns":
         # What a board that reconnects fetches to resynchronise.
@@ -151,7 +158,7 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def column_more(request: HttpRequest, slug: str, state: str) -> HttpResponse:
     """The next page of a column's cards as HTML ("show more"), in claim order."""
-    project = _project(slug)
+    project = _project(request, slug)
     if state not in TaskState.values:
         return HttpResponse("Unknown column.", status=404, content_type="text/plain")
     try:
@@ -171,15 +178,17 @@ def column_more(request: HttpRequest, slug: str, state: str) -> HttpResponse:
 @login_required
 @require_GET
 def card(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
-    project = _project(slug)
+    project = _project(request, slug)
     return JsonResponse(_card_payload(request, project, task_id))
 
 
 @login_required
 @require_POST
 def move(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
-    project = _project(slug)
+    project = _project(request, slug)
     try:
+        if not request.user.has_perm(roles.EDIT_TASK, project):
+            raise errors.PermissionDenied(roles.denied_message(roles.EDIT_TASK, project))
         body = _json_body(request)
         _task_in(project, task_id)
         services.task_transition(
@@ -204,19 +213,23 @@ def move(request: HttpRequest, slug: str, task_id: int) -> JsonResponse:
 
 def _actions(task: Task, user: Any) -> dict[str, bool]:
     targets = plain_move_targets(task.state)
+    project = task.project_id
+    may_edit = user.has_perm(roles.EDIT_TASK, project)
     return {
-        "approve": task.state == S.READY_TO_TEST and user.has_perm("tasks.approve_task"),
-        # The service lets any signed-in person send work back with feedback.
-        "request_changes": task.state == S.READY_TO_TEST,
-        "cancel": S.CANCELLED in targets,
-        "reopen": task.state == S.CANCELLED,
+        "approve": task.state == S.READY_TO_TEST and user.has_perm(roles.APPROVE, project),
+        "request_changes": task.state == S.READY_TO_TEST
+        and user.has_perm(roles.REQUEST_CHANGES, project),
+        "cancel": S.CANCELLED in targets and may_edit,
+        "reopen": task.state == S.CANCELLED and may_edit,
+        "edit": may_edit,
+        "answer": user.has_perm(roles.ANSWER, project),
     }
 
 
 @login_required
 @require_GET
 def task_detail(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
-    project = _project(slug)
+    project = _project(request, slug)
     task = selectors.task_detail(project_id=project.pk, task_id=task_id)
     if task is None:
         raise Http404("No such task in this project.")
@@ -258,7 +271,7 @@ def _detail_url(project: Project, task_id: int) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def task_create(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project(slug)
+    project = _project(request, slug, roles.CREATE_TASK)
     form = TaskForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -279,7 +292,7 @@ def task_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def task_edit(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
-    project = _project(slug)
+    project = _project(request, slug, roles.EDIT_TASK)
     task = Task.objects.filter(pk=task_id, project=project).first()
     if task is None:
         raise Http404("No such task in this project.")
@@ -319,7 +332,7 @@ def _form_errors(form: Any, exc: errors.DomainError) -> None:
 def question_answer(
     request: HttpRequest, slug: str, task_id: int, question_id: int
 ) -> HttpResponse:
-    project = _project(slug)
+    project = _project(request, slug, roles.ANSWER)
     _task_in(project, task_id)
     form = AnswerForm(request.POST)
     if not form.is_valid():
@@ -342,9 +355,14 @@ def question_answer(
 @login_required
 @require_POST
 def task_action(request: HttpRequest, slug: str, task_id: int, action: str) -> HttpResponse:
-    project = _project(slug)
+    project = _project(request, slug)
     _task_in(project, task_id)
     actor = Actor.of_user(request.user)
+    perm = {"approve": roles.APPROVE, "request-changes": roles.REQUEST_CHANGES}.get(
+        action, roles.EDIT_TASK
+    )
+    if not request.user.has_perm(perm, project):
+        raise DjangoPermissionDenied(roles.denied_message(perm, project))
     try:
         if action == "approve":
             note = NoteForm(request.POST)

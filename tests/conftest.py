@@ -10,6 +10,9 @@ from tests import factories
 def pytest_configure(config: pytest.Config) -> None:
     # PBKDF2 with a million rounds is the slowest part of making a user; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests written before per-project roles sign in as plain users and expect a member's
+    # rights; the role tests (tests/test_roles*.py) set this back to "" to test membership.
+    settings.PROJECT_DEFAULT_ROLE = "member"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

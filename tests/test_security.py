@@ -61,3 +61,30 @@ def test_log_lines_are_redacted():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", ("aiw_abcdef",), None)
     RedactSecretsFilter().filter(record)
     assert "aiw_abcdef" not in record.getMessage()
+
+
+def _production_setting(expression: str, **extra: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("ALLOWED_HOSTS", "TRUSTED_PROXY")}
+    env.update({"AIWORKER_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(50), **extra})
+    code = f"from django.conf import settings; print(repr({expression}))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]  # the shell first says what it imported
+
+
+def test_production_hosts_never_include_the_test_client_host():
+    assert "testserver" not in _production_setting("settings.ALLOWED_HOSTS")
+
+
+def test_the_forwarded_proto_header_is_trusted_only_behind_a_declared_proxy():
+    expression = "getattr(settings, 'SECURE_PROXY_SSL_HEADER', None)"
+    assert _production_setting(expression) == "None"
+    trusted = _production_setting(expression, TRUSTED_PROXY="true")
+    assert trusted == "('HTTP_X_FORWARDED_PROTO', 'https')"

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from aiworker import errors, live
 from aiworker.actors import Actor
+from projects import roles
 from projects.models import Project
 from tasks import effects, rules
 from tasks.models import Task, TaskEvent
@@ -39,7 +40,9 @@ from tasks.states import (
 )
 
 S = TaskState
-# Permission a user needs for a plain move; moves not listed need only a login.
+# Permission (per project, projects/roles.py) a user needs for a plain move; moves not listed
+# need EDIT_TASK_PERMISSION.
+EDIT_TASK_PERMISSION = "tasks.edit_task"
 TRANSITION_PERMISSIONS: dict[tuple[str, str], str] = {
     (S.READY_TO_TEST, S.APPROVED): "tasks.approve_task",
 }
@@ -279,10 +282,13 @@ def _check_actor_may(*, actor: Actor, task: Task, from_state: str, to_state: str
             allowed=plain_move_targets(from_state),
             hint=hint,
         )
-    perm = TRANSITION_PERMISSIONS.get((from_state, to_state))
-    if perm and not actor.has_perm(perm):
+    # A person needs the project's edit right for any move; webhooks and the system do not.
+    default = EDIT_TASK_PERMISSION if actor.kind == "user" else None
+    perm = TRANSITION_PERMISSIONS.get((from_state, to_state), default)
+    if perm and not actor.has_perm(perm, task.project_id):
         raise errors.PermissionDenied(
-            f"Moving a task from '{from_state}' to '{to_state}' needs the permission '{perm}'."
+            f"Moving a task from '{from_state}' to '{to_state}' needs the permission '{perm}'"
+            f" (role '{roles.needed_role(perm)}' in the project)."
         )
 
 

@@ -180,3 +180,33 @@ def test_a_ping_renews_the_group_membership(project, user):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_non_member_cannot_subscribe_to_a_board(project, settings):
+    # Per-project roles (SPEC §13): the events of a board reach only people who may see it.
+    settings.PROJECT_DEFAULT_ROLE = ""
+    cookie = _session_cookie(factories.make_user())
+
+    async def scenario():
+        communicator = _communicator(project.slug, [ORIGIN, cookie])
+        connected, code = await communicator.connect(timeout=5)
+        assert (connected, code) == (False, 4403)
+
+    async_to_sync(scenario)()
+
+
+def test_a_viewer_subscribes_to_its_board(project, settings):
+    from projects.models import Membership
+
+    settings.PROJECT_DEFAULT_ROLE = ""
+    user = factories.make_user()
+    Membership.objects.create(project=project, user=user, role="viewer")
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        communicator = _communicator(project.slug, [ORIGIN, cookie])
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected is True
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()

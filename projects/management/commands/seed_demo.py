@@ -22,7 +22,7 @@ from agents.models import Agent
 from agents.services import agent_create
 from aiworker.actors import Actor
 from deployments.models import Release
-from projects.models import Project
+from projects.models import Membership, Project
 from tasks.models import Priority, Task, TaskQuestion
 from tasks.services import record_event, task_create
 from tasks.states import TaskState
@@ -53,6 +53,7 @@ class Command(BaseCommand):
             password = self._admin(saved)
             token = self._agent(saved)
             created = self._project()
+            self._membership()
         saved.update({"admin_password": password, "agent_token": token})
         path.write_text(json.dumps(saved))
         path.chmod(0o600)
@@ -74,6 +75,15 @@ class Command(BaseCommand):
             return password
         password = saved.get("admin_password", "")
         return password if password and user.check_password(password) else ""
+
+    def _membership(self) -> None:
+        # A superuser passes every check anyway; the row shows in the admin how roles look.
+        user = User.objects.filter(username="admin").first()
+        project = Project.objects.filter(slug=DEMO_SLUG).first()
+        if user and project:
+            Membership.objects.get_or_create(
+                user=user, project=project, defaults={"role": Membership.Role.ADMIN}
+            )
 
     def _second_agent(self) -> Agent:
         agent = Agent.objects.filter(name="demo-agent-2").first()

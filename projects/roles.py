@@ -1,0 +1,148 @@
+"""Per-project roles and what each grants: the one question every surface asks.
+
+Every surface (board, REST API, admin actions, Channels, release services) asks
+``user.has_perm(PERM, project)``. The answer comes from django-rules' object backend
+(AUTHENTICATION_BACKENDS): rules was chosen over django-guardian because a role here is a
+rank in a project (viewer < member < reviewer < releaser < admin), which is a predicate over
+one Membership row; guardian would store one row per user, object and permission and need
+them kept in step with the membership by hand.
+
+Who else passes:
+- an active superuser passes every check (Django answers before any backend is asked);
+- a user holding the matching global Django permission (granted by staff in the admin,
+  e.g. ``tasks.approve_task``) holds it in every project: an operator-wide grant;
+- ``settings.PROJECT_DEFAULT_ROLE`` (empty by default) is a role every signed-in user has in
+  every project, for a single-team install that wants no membership bookkeeping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rules
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import QuerySet
+
+from projects.models import Membership, Project
+
+Role = Membership.Role
+ORDER = [Role.VIEWER, Role.MEMBER, Role.REVIEWER, Role.RELEASER, Role.ADMIN]
+RANK = {role.value: n for n, role in enumerate(ORDER)}
+
+VIEW_BOARD = "projects.view_board"
+CREATE_TASK = "tasks.create_task"
+EDIT_TASK = "tasks.edit_task"  # edit, move, cancel, requeue, reopen
+ANSWER = "tasks.answer_question"
+REQUEST_CHANGES = "tasks.request_changes"
+DEPLOY_PREVIEW = "deployments.deploy_preview"
+APPROVE = "tasks.approve_task"
+MERGE_TO_STAGING = "deployments.merge_to_staging"
+PROMOTE = "deployments.promote_release"
+ROLLBACK = "deployments.rollback_release"
+MANAGE_PROJECT = "projects.manage_project"
+MANAGE_AGENTS = "agents.manage_agents"
+MANAGE_WEBHOOK_SECRET = "projects.manage_webhook_secret"
+
+# permission -> (the least role that holds it, the global Django permission that also grants it)
+PERMISSIONS: dict[str, tuple[str, str | None]] = {
+    VIEW_BOARD: (Role.VIEWER, None),
+    CREATE_TASK: (Role.MEMBER, None),
+    EDIT_TASK: (Role.MEMBER, None),
+    ANSWER: (Role.MEMBER, None),
+    REQUEST_CHANGES: (Role.MEMBER, None),
+    DEPLOY_PREVIEW: (Role.MEMBER, None),
+    APPROVE: (Role.REVIEWER, "tasks.approve_task"),
+    # Merging was the approvers' right before roles existed; the global grant keeps that.
+    MERGE_TO_STAGING: (Role.RELEASER, "tasks.approve_task"),
+    PROMOTE: (Role.RELEASER, "deployments.promote_release"),
+    ROLLBACK: (Role.RELEASER, "deployments.promote_release"),
+    MANAGE_PROJECT: (Role.ADMIN, "projects.change_project"),
+    MANAGE_AGENTS: (Role.ADMIN, "agents.change_agent"),
+    MANAGE_WEBHOOK_SECRET: (Role.ADMIN, "projects.change_project"),
+}
+
+_model_backend = ModelBackend()
+
+
+def _project_id(obj: Any) -> int | None:
+    if obj is None:
+        return None
+    if isinstance(obj, Project):
+        return obj.pk
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj
+    return getattr(obj, "project_id", None)
+
+
+def _roles_of(user: Any) -> dict[int, str]:
+    """Every role of the user, one query per user object (cached on it, like Django's perms)."""
+    cached = getattr(user, "_aiworker_roles", None)
+    if cached is None:
+        rows = Membership.objects.filter(user_id=user.pk).values_list("project_id", "role")
+        cached = dict(rows)
+        user._aiworker_roles = cached
+    return cached
+
+
+def role_of(user: Any, project: Any) -> str | None:
+    """The user's role in the project (membership, or the default role), or None."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return None
+    pid = _project_id(project)
+    role = _roles_of(user).get(pid) if pid is not None else None
+    default = getattr(settings, "PROJECT_DEFAULT_ROLE", "") or None
+    if default and (role is None or RANK[default] > RANK[role]):
+        return default
+    return role
+
+
+def _predicate(perm: str) -> rules.Predicate:
+    least, global_perm = PERMISSIONS[perm]
+
+    @rules.predicate(name=f"holds {perm}")
+    def holds(user: Any, obj: Any = None) -> bool:
+        if not user or not user.is_authenticated or not user.is_active:
+            return False
+        if global_perm and _model_backend.has_perm(user, global_perm):
+            return True
+        if obj is None:
+            return False
+        role = role_of(user, obj)
+        return role is not None and RANK[role] >= RANK[least]
+
+    return holds
+
+
+for _perm in PERMISSIONS:
+    rules.add_perm(_perm, _predicate(_perm))
+
+
+def needed_role(perm: str) -> str:
+    return str(PERMISSIONS[perm][0])
+
+
+def denied_message(perm: str, project: Any = None) -> str:
+    where = f" in project '{project.slug}'" if isinstance(project, Project) else ""
+    return f"This needs the '{needed_role(perm)}' role{where} (permission {perm})."
+
+
+def visible_projects(user: Any, perm: str = VIEW_BOARD) -> QuerySet[Project]:
+    """The projects where the user holds ``perm``: what pages and API lists show."""
+    projects = Project.objects.all()
+    if not user or not user.is_authenticated or not user.is_active:
+        return projects.none()
+    if user.is_superuser:
+        return projects
+    least, global_perm = PERMISSIONS[perm]
+    if global_perm and _model_backend.has_perm(user, global_perm):
+        return projects
+    default = getattr(settings, "PROJECT_DEFAULT_ROLE", "") or None
+    if default and RANK[default] >= RANK[least]:
+        return projects
+    enough = [r.value for r in ORDER if RANK[r.value] >= RANK[least]]
+    return projects.filter(memberships__user_id=user.pk, memberships__role__in=enough)
+
+
+def role_names() -> list[str]:
+    return [r.value for r in ORDER]
