@@ -24,10 +24,14 @@ def live_url():
 @pytest.fixture
 def deploys(monkeypatch):
     """The preview deploy a push starts is the deployments app's to test; here it is counted."""
-    from deployments import jobs
+    from aiworker.celery import app
+    from deployments import jobs  # noqa: F401 - registers the job
 
     calls: list[dict] = []
-    monkeypatch.setattr(jobs.deploy_preview, "delay", lambda **kw: calls.append(kw))
+    # The object the push path calls (app.tasks[...]): a test that swapped Celery's current app
+    # (tests/faults) leaves the `jobs.deploy_preview` proxy pointing elsewhere.
+    job = app.tasks["deployments.jobs.deploy_preview"]
+    monkeypatch.setattr(job, "delay", lambda **kw: calls.append(kw))
     return calls
 
 

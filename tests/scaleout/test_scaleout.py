@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from projects.models import Membership
 from tasks.models import Task
 from tasks.states import TaskState
 from tests import factories
@@ -87,6 +88,8 @@ async def _board_sees_claim(web_a: int, mcp_b: int, slug: str, cookie: str, toke
 
 def test_board_on_web_a_sees_a_claim_made_through_mcp_b(own_redis, project, user, tmp_path):  # noqa: F811
     task = factories.make_task(project=project, title="scale me")
+    # The servers are other processes: the test settings' default role does not reach them.
+    Membership.objects.create(project=project, user=user, role=Membership.Role.VIEWER)
     _, token = factories.make_agent(name="scaled")
     client = Client()
     client.force_login(user)
