@@ -1,14 +1,16 @@
 """Everything under k8s/: kustomizations rendered with tests/k8s/kustomize.py validate strictly
 against the Kubernetes 1.33 schemas; Argo CD resources (custom resources: no schema ships with
-kubernetes-validate) are checked for the fields Argo CD requires."""
+kubernetes-validate) validate strictly against Argo CD's published CRDs
+(tests/k8s/argocd_schema.py)."""
 
+import copy
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.k8s import kustomize
+from tests.k8s import argocd_schema, kustomize
 
 ROOT = Path(__file__).resolve().parents[2] / "k8s"
 K8S = "1.33.0"
@@ -130,9 +132,59 @@ def argo_docs():
     return kustomize.build(ROOT / "argocd")
 
 
-def test_argocd_resources_have_what_argo_cd_requires():
-    """Argo CD's CRD schemas are not available offline; these checks cover the fields its
-    controllers require and the generator the gitops driver's layout depends on."""
+def test_argocd_resources_validate_strictly_against_argo_cds_crds():
+    docs = argo_docs()
+    assert {d["kind"] for d in docs} == {"Application", "ApplicationSet"}
+    for doc in docs:
+        argocd_schema.validate(doc)
+
+
+def _application_for(application_set: dict, directory: str) -> dict:
+    """The Application the set's git directory generator makes for `directory`."""
+    text = yaml.safe_dump(application_set["spec"]["template"])
+    text = text.replace("{{.path.basename}}", directory.rsplit("/", 1)[-1])
+    text = text.replace("{{.path.path}}", directory)
+    template = yaml.safe_load(text)
+    metadata = {**template["metadata"], "namespace": application_set["metadata"]["namespace"]}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": metadata,
+        "spec": template["spec"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("set_name", "directory"),
+    [
+        ("aiworker-previews", "preview/preview-task-42"),
+        ("aiworker-releases", "staging/demo"),
+        ("aiworker-releases", "production/demo"),
+    ],
+)
+def test_generated_applications_validate_strictly(set_name, directory):
+    application_set = next(d for d in argo_docs() if d["metadata"]["name"] == set_name)
+    argocd_schema.validate(_application_for(application_set, directory))
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        (lambda app: app["spec"].update(sourcee={}), "sourcee"),
+        (lambda app: app["spec"]["destination"].update(namespaces="x"), "namespaces"),
+        (lambda app: app["spec"]["syncPolicy"]["automated"].update(prune="yes"), "prune"),
+        (lambda app: app["spec"].pop("destination"), "destination"),
+    ],
+)
+def test_the_crd_check_refuses_unknown_or_mistyped_fields(change, refused):
+    app = copy.deepcopy(next(d for d in argo_docs() if d["kind"] == "Application"))
+    change(app)
+    with pytest.raises(argocd_schema.Invalid, match=refused):
+        argocd_schema.validate(app)
+
+
+def test_argocd_resources_have_what_the_gitops_layout_needs():
+    """Beyond the schema: the generators the gitops driver's directory layout depends on."""
     docs = argo_docs()
     for doc in docs:
         assert doc["apiVersion"] == "argoproj.io/v1alpha1"
