@@ -269,6 +269,10 @@ INGRESS_CONTROLLER_NAMESPACE = env("INGRESS_CONTROLLER_NAMESPACE", default="ingr
 PREVIEW_INGRESS_CLASS = env("PREVIEW_INGRESS_CLASS", default="nginx")
 GITOPS_BRANCH = env("GITOPS_BRANCH", default="main")
 DEPLOY_ROLLOUT_TIMEOUT = env.float("DEPLOY_ROLLOUT_TIMEOUT", default=300.0)
+# Where Argo CD's Application objects live. Set, the gitops driver reports an environment ready
+# only when its Application is Synced at the pushed commit and Healthy (read through the
+# Kubernetes API, as the kubernetes driver connects); empty, a commit is all it can know.
+GITOPS_ARGOCD_NAMESPACE = env("GITOPS_ARGOCD_NAMESPACE", default="")
 DEPLOY_GC_SAFETY_WINDOW = env("DEPLOY_GC_SAFETY_WINDOW", default="1h")
 # The staging and production deployments' URLs; empty -> derived as
 # https://<project-slug>-<environment>.<PREVIEW_DOMAIN>/ (deployments/services.release_url).

@@ -70,9 +70,22 @@ class Driver(Protocol):
 def get_driver(name: str | None = None) -> Driver:
     name = name or settings.DEPLOY_DRIVER
     if name == "gitops":
+        from deployments.drivers.argocd import ArgoCD
         from deployments.drivers.gitops import GitOpsDriver
+        from deployments.drivers.kubernetes import api_client_from_settings
 
-        return GitOpsDriver(settings.GITOPS_REPO_URL, branch=settings.GITOPS_BRANCH)
+        argocd = None
+        if settings.GITOPS_ARGOCD_NAMESPACE:
+            purpose = "GITOPS_ARGOCD_NAMESPACE is set"
+            argocd = ArgoCD(
+                api_client_from_settings(purpose), namespace=settings.GITOPS_ARGOCD_NAMESPACE
+            )
+        return GitOpsDriver(
+            settings.GITOPS_REPO_URL,
+            branch=settings.GITOPS_BRANCH,
+            argocd=argocd,
+            ready_timeout=settings.DEPLOY_ROLLOUT_TIMEOUT,
+        )
     if name == "kubernetes":
         from deployments.drivers.kubernetes import KubernetesDriver
 

@@ -30,6 +30,7 @@ import yaml
 from django.conf import settings
 
 from deployments import manifests as m
+from deployments.drivers.argocd import ArgoCD
 from deployments.drivers.base import DeployFailed, ManagedResource, Place, parse_time
 
 ENVIRONMENTS = ("preview", "staging", "production")
@@ -58,9 +59,19 @@ def directory_of(place: Place) -> str:
 class GitOpsDriver:
     name = "gitops"
 
-    def __init__(self, url: str, *, branch: str = "main") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        branch: str = "main",
+        argocd: ArgoCD | None = None,
+        ready_timeout: float = 300.0,
+    ) -> None:
         self.url = url
         self.branch = branch
+        # Without Argo CD's status (no GITOPS_ARGOCD_NAMESPACE) a commit is all it can know.
+        self.argocd = argocd
+        self.ready_timeout = ready_timeout
 
     # --- the interface ------------------------------------------------------------------------
 
@@ -75,13 +86,19 @@ class GitOpsDriver:
         self.change(
             lambda tree: tree.replace_directory(directory, files), message=f"Deploy {directory}"
         )
+        if self.argocd is not None:
+            # Ready means reachable: Argo CD synced this commit (or the one that already held
+            # these files) and the resources are Healthy.
+            self.argocd.wait_ready(place, revision=self.head(), timeout=self.ready_timeout)
 
     def destroy(self, places: Iterable[Place]) -> None:
         self.remove_directories([directory_of(p) for p in places], verb="Destroy")
 
     def status(self, place: Place) -> str:
         directory = directory_of(place)
-        return self.read(lambda tree: "ready" if tree.has_directory(directory) else "absent")
+        if not self.read(lambda tree: tree.has_directory(directory)):
+            return "absent"
+        return self.argocd.status(place) if self.argocd is not None else "ready"
 
     def list_managed(self) -> list[ManagedResource]:
         return self.read(_scan)

@@ -58,20 +58,7 @@ class KubernetesDriver:
 
     @classmethod
     def from_settings(cls) -> KubernetesDriver:
-        """In-cluster when running in a pod, else the kubeconfig of KUBECONFIG or ~/.kube."""
-        configuration = client.Configuration()
-        kubeconfig = settings.KUBECONFIG or str(Path.home() / ".kube" / "config")
-        try:
-            if not settings.KUBECONFIG and _in_cluster():
-                config.load_incluster_config(client_configuration=configuration)
-            else:
-                config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        except (config.ConfigException, OSError) as exc:
-            raise errors.NotConfigured(
-                "DEPLOY_DRIVER=kubernetes but no cluster is reachable: not in a pod and no "
-                f"usable kubeconfig ({type(exc).__name__})."
-            ) from None
-        return cls(client.ApiClient(configuration), rollout_timeout=settings.DEPLOY_ROLLOUT_TIMEOUT)
+        return cls(api_client_from_settings(), rollout_timeout=settings.DEPLOY_ROLLOUT_TIMEOUT)
 
     # --- the interface ------------------------------------------------------------------------
 
@@ -191,6 +178,23 @@ class KubernetesDriver:
 
 class _Missing(Exception):
     pass
+
+
+def api_client_from_settings(purpose: str = "DEPLOY_DRIVER=kubernetes") -> client.ApiClient:
+    """In-cluster when running in a pod, else the kubeconfig of KUBECONFIG or ~/.kube."""
+    configuration = client.Configuration()
+    kubeconfig = settings.KUBECONFIG or str(Path.home() / ".kube" / "config")
+    try:
+        if not settings.KUBECONFIG and _in_cluster():
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    except (config.ConfigException, OSError) as exc:
+        raise errors.NotConfigured(
+            f"{purpose} but no cluster is reachable: not in a pod and no usable kubeconfig "
+            f"({type(exc).__name__})."
+        ) from None
+    return client.ApiClient(configuration)
 
 
 def _rollout_state(deployment: Any) -> tuple[bool, str]:

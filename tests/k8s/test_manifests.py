@@ -144,6 +144,9 @@ def _application_for(application_set: dict, directory: str) -> dict:
     text = yaml.safe_dump(application_set["spec"]["template"])
     text = text.replace("{{.path.basename}}", directory.rsplit("/", 1)[-1])
     text = text.replace("{{.path.path}}", directory)
+    for index, segment in enumerate(directory.split("/")):
+        text = text.replace(f"{{{{index .path.segments {index}}}}}", segment)
+    assert "{{" not in text, text
     template = yaml.safe_load(text)
     metadata = {**template["metadata"], "namespace": application_set["metadata"]["namespace"]}
     return {
@@ -164,7 +167,11 @@ def _application_for(application_set: dict, directory: str) -> dict:
 )
 def test_generated_applications_validate_strictly(set_name, directory):
     application_set = next(d for d in argo_docs() if d["metadata"]["name"] == set_name)
-    argocd_schema.validate(_application_for(application_set, directory))
+    app = _application_for(application_set, directory)
+    argocd_schema.validate(app)
+    environment, slug = directory.split("/")
+    name = slug if environment == "preview" else f"{slug}-{environment}"
+    assert app["metadata"]["name"] == app["spec"]["destination"]["namespace"] == name
 
 
 @pytest.mark.parametrize(
