@@ -67,7 +67,7 @@ class ArgoCD:
 
     def read(self, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self.api.get_namespaced_custom_object(
+            found = self.api.get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=TIMEOUT
             )
         except ApiException as exc:
@@ -76,7 +76,7 @@ class ArgoCD:
             raise DeployFailed(f"Kubernetes API answered {exc.status} reading {name}") from None
         except HTTPError as exc:
             raise DeployFailed(f"Kubernetes API unreachable: {type(exc).__name__}") from None
-        return found
+        return found if isinstance(found, dict) else None
 
     def wait_ready(
         self, place: Place, *, revision: str, timeout: float, poll_seconds: float = POLL_SECONDS
