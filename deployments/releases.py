@@ -22,6 +22,7 @@ from aiworker.actors import Actor
 from deployments.models import Environment, Release
 from projects import gitea, roles
 from projects import services as gitea_services
+from projects.forges import Forge
 from projects.models import Project
 from tasks import services as task_services
 from tasks.models import Task
@@ -50,24 +51,15 @@ def _clean_task_ids(task_ids: Any) -> list[int]:
     return sorted(set(task_ids))
 
 
-def _bring_up_to_date(
-    client: gitea.GiteaClient, *, project: Project, head: str, base: str, title: str
-) -> str:
-    """Merge `head` into `base` through a PR; the new head sha of `base`."""
-    owner, repo = gitea_services.repo_of(project)
-    pr = client.pulls.find_open(owner=owner, repo=repo, head=head, base=base)
-    if pr is None:
-        try:
-            pr = client.pulls.create(
-                owner=owner, repo=repo, head=head, base=base, title=title, body=title
-            )
-        except (errors.InvalidInput, errors.Conflict) as exc:
-            # Gitea refuses a PR with nothing to bring over: `base` already has `head`.
-            logger.info("no PR %s -> %s: %s", head, base, exc.message)
-            pr = None
-    if pr is not None:
-        client.pulls.merge(owner=owner, repo=repo, number=pr.number, message=title)
-    return client.branches.get(owner=owner, repo=repo, branch=base).commit_sha
+def _forge_checked(project: Project) -> Forge:
+    """The project's forge, refusing (NotConfigured, InvalidInput) before any task is touched."""
+    forge = gitea_services.forge_of(project)
+    if project.forge == Project.Forge.GITEA:
+        gitea_services.repo_of(project)
+        gitea.client()  # NotConfigured without GITEA_URL
+    else:
+        forge.ensure_repository()
+    return forge
 
 
 def _image(project: Project, sha: str) -> str:
@@ -113,34 +105,31 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
     if not_approved:
         raise errors.Conflict(f"Only approved tasks go to staging: {', '.join(not_approved)}.")
     project = tasks[0].project
-    gitea_services.repo_of(project)
-    with gitea.client() as client:  # NotConfigured before any task is touched
-        merged: list[Task] = []
-        failures: list[str] = []
-        for task in tasks:
-            try:
-                if not task.pr_number:
-                    raise errors.Conflict("the task has no pull request")
-                gitea_services.task_merge_pull_request(task_id=task.pk, actor=actor)
-            except (
-                errors.Conflict,
-                errors.InvalidInput,
-                errors.NotFound,
-                errors.Unavailable,
-            ) as exc:
-                _fail_task(task, actor=actor, reason=exc.message)
-                failures.append(f"#{task.pk}: {exc.message}")
-                continue
-            merged.append(task)
-        if not merged:
-            raise errors.Conflict("No task could be merged: " + "; ".join(failures))
-        sha = _bring_up_to_date(
-            client,
-            project=project,
-            head=project.default_branch,
-            base=project.staging_branch,
-            title=f"Release to staging: {', '.join(f'#{t.pk}' for t in merged)}",
-        )
+    forge = _forge_checked(project)
+    merged: list[Task] = []
+    failures: list[str] = []
+    for task in tasks:
+        try:
+            if not task.pr_number:
+                raise errors.Conflict("the task has no pull request")
+            gitea_services.task_merge_pull_request(task_id=task.pk, actor=actor)
+        except (
+            errors.Conflict,
+            errors.InvalidInput,
+            errors.NotFound,
+            errors.Unavailable,
+        ) as exc:
+            _fail_task(task, actor=actor, reason=exc.message)
+            failures.append(f"#{task.pk}: {exc.message}")
+            continue
+        merged.append(task)
+    if not merged:
+        raise errors.Conflict("No task could be merged: " + "; ".join(failures))
+    sha = forge.bring_up_to_date(
+        head=project.default_branch,
+        base=project.staging_branch,
+        title=f"Release to staging: {', '.join(f'#{t.pk}' for t in merged)}",
+    )
     with transaction.atomic():
         release = Release.objects.create(
             project=project,
@@ -171,15 +160,11 @@ def release_promote(*, release_id: Any, actor: Actor) -> Release:
     if not tasks:
         raise errors.Conflict(f"Release {release_id} has no task left in staging to promote.")
     project = staging.project
-    gitea_services.repo_of(project)
-    with gitea.client() as client:
-        sha = _bring_up_to_date(
-            client,
-            project=project,
-            head=project.staging_branch,
-            base=project.production_branch,
-            title=f"Promote staging release {staging.pk} to production",
-        )
+    sha = _forge_checked(project).bring_up_to_date(
+        head=project.staging_branch,
+        base=project.production_branch,
+        title=f"Promote staging release {staging.pk} to production",
+    )
     with transaction.atomic():
         release = Release.objects.create(
             project=project,
