@@ -162,9 +162,11 @@ class CardRenderer:
                 'target="_blank">preview</a>\n'
             )
         if card.preview_status:
+            why = card.preview_error if card.preview_status == "failed" else ""
+            title = escape(f"preview failed: {why}") if why else "preview deployment"
             parts.append(
                 f'    <span class="badge deploy deploy-{card.preview_status}" '
-                f'title="preview deployment">preview {card.preview_status}</span>\n'
+                f'title="{title}">preview {card.preview_status}</span>\n'
             )
         menu = self._menus.get(card.state)
         if menu:

@@ -21,13 +21,15 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce, Left, RowNumber
 
 from deployments.models import Deployment, Environment, Release
 from projects.models import Project
 from tasks import rules
 from tasks.models import Task, TaskEvent, TaskFeedback, TaskQuestion
 from tasks.states import DEPENDENCY_MET_STATES, TaskState
+
+PREVIEW_ERROR_SHOWN = 300  # characters of a failed deploy's reason on its card
 
 # Columns in SPEC §5 order.
 COLUMNS: list[tuple[str, str]] = [(s.value, s.label) for s in TaskState]
@@ -60,6 +62,12 @@ def _card_rows() -> QuerySet[Task]:
             Deployment.objects.filter(task=OuterRef("pk"), environment=Environment.PREVIEW)
             .order_by("-id")
             .values("status")[:1]
+        ),
+        preview_error=Subquery(
+            Deployment.objects.filter(task=OuterRef("pk"), environment=Environment.PREVIEW)
+            .order_by("-id")
+            .annotate(short_error=Left("error", PREVIEW_ERROR_SHOWN))
+            .values("short_error")[:1]
         ),
     ).order_by(*CARD_ORDER)
 
@@ -100,6 +108,7 @@ class Card:
     subtasks_done: int
     blocked: bool
     preview_status: str | None  # of the task's latest preview Deployment, if it has one
+    preview_error: str | None  # why that deployment failed (its start), shown on the badge
 
 
 _CARD_FIELDS = [field.name for field in fields(Card)]

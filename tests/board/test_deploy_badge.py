@@ -24,3 +24,22 @@ def test_card_shows_latest_preview_status(client, user, project):
     assert "preview ready" in card and "preview failed" not in card
     other = html.split(f'data-task-id="{without.pk}"', 1)[1].split("</article>", 1)[0]
     assert "badge deploy" not in other
+
+
+def test_a_failed_preview_says_why_on_its_card(client, user, project):
+    task = make_task(project=project, state="ready_to_test")
+    Deployment.objects.create(
+        project=project,
+        task=task,
+        environment=Environment.PREVIEW,
+        driver=Driver.GITOPS,
+        namespace=f"preview-task-{task.pk}",
+        status="failed",
+        error='Application argocd/preview-task-1: Argo CD reports Degraded: <b>"ImagePullBackOff"',
+    )
+    client.force_login(user)
+    html = client.get(f"/projects/{project.slug}/board/").content.decode()
+    card = html.split(f'data-task-id="{task.pk}"', 1)[1].split("</article>", 1)[0]
+    assert "preview failed" in card
+    assert 'title="preview failed: Application argocd/preview-task-1: Argo CD reports' in card
+    assert "&lt;b&gt;&quot;ImagePullBackOff&quot;" in card and "<b>" not in card
