@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "django_celery_beat",
+    "axes",
     "projects",
     "tasks",
     "agents",
@@ -76,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
     # Last, so a view's dropped-database error becomes a 503 (process_exception runs inner-first).
     "aiworker.unavailable.DatabaseUnavailableMiddleware",
 ]
@@ -144,10 +147,22 @@ if PRODUCTION:
     }
 
 # Per-project roles (projects/roles.py) answer user.has_perm(perm, project) via django-rules.
+# django-axes first: a locked-out IP or username is refused before any password is checked.
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Sign-in throttling (docs/security.md): /login/, the admin login and /api/auth/token/ all call
+# authenticate(); after LOGIN_FAILURE_LIMIT failures from one IP address, or for one username
+# (unknown ones included), sign-in is refused for LOGIN_LOCKOUT_MINUTES, with a page saying so.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 # A role every signed-in user has in every project ("" = none: membership decides).
 PROJECT_DEFAULT_ROLE = env.str("PROJECT_DEFAULT_ROLE", default="")
 if PROJECT_DEFAULT_ROLE not in ("", "viewer", "member", "reviewer", "releaser", "admin"):

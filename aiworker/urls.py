@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from aiworker import health, live
+from aiworker.auth_token import token_view
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("projects.urls")),
@@ -11,7 +11,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("agents.urls")),
     path("", include("deployments.urls")),
     path("health/", health.HealthView.as_view(), name="health"),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", token_view, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
