@@ -15,6 +15,7 @@ boards. One blocking post per event keeps a process's events in commit order.
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import logging
 import urllib.request
 import weakref
@@ -59,6 +60,18 @@ EVENTS = frozenset(
 
 def project_group(project_id: int) -> str:
     return f"project-{project_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The sockets opened with one login session (a hash: the key itself is a credential)."""
+    return f"session-{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
+
+
+def close_session_sockets(session_key: str | None) -> None:
+    """Close every WebSocket that this session opened, in every process (its logout)."""
+    layer = get_channel_layer()
+    if session_key and layer is not None:
+        async_to_sync(layer.group_send)(session_group(session_key), {"type": "session.closed"})
 
 
 def broadcast_on_commit(*, project_id: int, event: str, data: dict[str, Any]) -> None:

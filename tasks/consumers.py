@@ -9,7 +9,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from aiworker.live import project_group
+from aiworker.live import project_group, session_group
 from projects import roles
 from tasks.board_selectors import project_for_board
 
@@ -21,6 +21,7 @@ CLOSE_UNKNOWN_PROJECT = 4404
 
 class BoardConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
+    login_group: str | None = None  # the socket's login session: its logout closes the socket
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -39,20 +40,30 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = project_group(project.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            self.login_group = session_group(session_key)
+            await self.channel_layer.group_add(self.login_group, self.channel_name)
         await self.accept()
         await self.send_json({"event": "board.hello", "data": {"project": project.pk}})
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in (self.group, self.login_group):
+            if group:
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def session_closed(self, message: dict[str, Any]) -> None:
+        """The session that opened this socket logged out (aiworker.live.close_session_sockets)."""
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # The board sends nothing but keep-alive pings; anything else is ignored. A ping also
         # renews the group membership: the Redis layer drops members after `group_expiry`
         # (a day), and a board left open longer would stop getting events without a sign.
         if isinstance(content, dict) and content.get("type") == "ping":
-            if self.group:
-                await self.channel_layer.group_add(self.group, self.channel_name)
+            for group in (self.group, self.login_group):
+                if group:
+                    await self.channel_layer.group_add(group, self.channel_name)
             await self.send_json({"event": "board.pong", "data": {}})
 
     async def dispatch(self, message: dict[str, Any]) -> None:

@@ -161,7 +161,8 @@ def test_a_ping_renews_the_group_membership(project, user):
         group_add = layer.group_add
 
         async def recording_group_add(group: str, channel: str) -> None:
-            joined.append(channel)
+            if group == project_group(project.pk):  # (the login session's group is another)
+                joined.append(channel)
             await group_add(group, channel)
 
         layer.group_add = recording_group_add
@@ -208,5 +209,32 @@ def test_a_viewer_subscribes_to_its_board(project, settings):
         connected, _ = await communicator.connect(timeout=5)
         assert connected is True
         await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_logging_out_closes_the_sockets_that_session_opened(project, user):
+    """Only that session's: another login of the same person is still valid, so its board
+    stays open (its socket would reconnect at once anyway)."""
+    client = Client()
+    client.force_login(user)
+    cookie = (
+        b"cookie",
+        f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode(),
+    )
+    other = _session_cookie(user)
+
+    async def scenario():
+        mine = _communicator(project.slug, [ORIGIN, cookie])
+        theirs = _communicator(project.slug, [ORIGIN, other])
+        assert (await mine.connect(timeout=5))[0] and (await theirs.connect(timeout=5))[0]
+        await mine.receive_json_from(timeout=5)  # board.hello
+        await theirs.receive_json_from(timeout=5)
+        answer = await sync_to_async(client.post)("/logout/")
+        assert answer.status_code == 302
+        closed = await mine.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": 4401}
+        assert await theirs.receive_nothing(timeout=0.3)
+        await theirs.disconnect()
 
     async_to_sync(scenario)()
