@@ -9,11 +9,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from aiworker.routing import websocket_urlpatterns  # noqa: E402
 from aiworker.startup import freeze_loaded_objects  # noqa: E402
+from aiworker.ws_origin import SameOriginValidator  # noqa: E402
 from mcpbridge.server import MountedMcp, is_mcp_path  # noqa: E402
 
 mcp_app = MountedMcp() if settings.MCP_MOUNT_IN_ASGI else None
@@ -30,9 +30,7 @@ async def http_app(scope, receive, send):  # type: ignore[no-untyped-def]
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

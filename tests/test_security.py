@@ -88,3 +88,34 @@ def test_the_forwarded_proto_header_is_trusted_only_behind_a_declared_proxy():
     assert _production_setting(expression) == "None"
     trusted = _production_setting(expression, TRUSTED_PROXY="true")
     assert trusted == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_websocket_origin_behind_a_trusted_proxy_is_https(settings):
+    """TLS ends at the proxy: the socket is ws inside, the page https outside."""
+    from aiworker.ws_origin import origin_allowed
+
+    settings.ALLOWED_HOSTS = ["aiworker.example.com"]
+    scope = {
+        "type": "websocket",
+        "scheme": "ws",
+        "headers": [
+            (b"host", b"aiworker.example.com"),
+            (b"origin", b"https://aiworker.example.com"),
+            (b"x-forwarded-proto", b"https"),
+        ],
+    }
+    settings.SECURE_PROXY_SSL_HEADER = None  # no trusted proxy: the header means nothing
+    assert origin_allowed(scope) is False
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert origin_allowed(scope) is True
+    plain = {
+        **scope,
+        "headers": [
+            *scope["headers"][:1],
+            (b"origin", b"http://aiworker.example.com"),
+            scope["headers"][2],
+        ],
+    }
+    assert origin_allowed(plain) is False
+    elsewhere = {**scope, "headers": [(b"host", b"evil.example"), *scope["headers"][1:]]}
+    assert origin_allowed(elsewhere) is False  # a Host outside ALLOWED_HOSTS

@@ -57,7 +57,7 @@ async def _fanout(project: Any, cookie: bytes) -> dict[str, Any]:
     from tasks import services
     from tasks.models import Task
 
-    headers = [(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)]
+    headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), (b"cookie", cookie)]
     boards = [
         WebsocketCommunicator(application, f"/ws/projects/{project.slug}/board/", headers=headers)
         for _ in range(SUBSCRIBERS)

@@ -15,6 +15,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")  # what a browser sends with the handshake
 
 
 def _session_cookie(user) -> tuple[bytes, bytes]:
@@ -25,7 +26,9 @@ def _session_cookie(user) -> tuple[bytes, bytes]:
 
 
 def _communicator(slug: str, headers: list) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, f"/ws/projects/{slug}/board/", headers=headers)
+    return WebsocketCommunicator(
+        application, f"/ws/projects/{slug}/board/", headers=[HOST, *headers]
+    )
 
 
 def test_anonymous_connection_is_refused(project):
@@ -236,5 +239,45 @@ def test_logging_out_closes_the_sockets_that_session_opened(project, user):
         assert closed == {"type": "websocket.close", "code": 4401}
         assert await theirs.receive_nothing(timeout=0.3)
         await theirs.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"https://127.0.0.1",  # another scheme
+        b"http://127.0.0.1:8001",  # another port
+        b"http://127.0.0.1.evil.example",  # another host
+        b"null",  # a sandboxed page or a file
+    ],
+)
+def test_an_origin_differing_in_scheme_port_or_host_is_refused(project, user, origin):
+    headers = [(b"origin", origin), _session_cookie(user)]
+
+    async def scenario():
+        connected, _ = await _communicator(project.slug, headers).connect(timeout=5)
+        assert connected is False
+
+    async_to_sync(scenario)()
+
+
+def test_the_origin_must_match_the_port_the_page_came_from(project, user):
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        same = WebsocketCommunicator(
+            application,
+            f"/ws/projects/{project.slug}/board/",
+            headers=[(b"host", b"127.0.0.1:8001"), (b"origin", b"http://127.0.0.1:8001"), cookie],
+        )
+        assert (await same.connect(timeout=5))[0] is True
+        await same.disconnect()
+        other = WebsocketCommunicator(
+            application,
+            f"/ws/projects/{project.slug}/board/",
+            headers=[(b"host", b"127.0.0.1:8001"), (b"origin", b"http://127.0.0.1:8000"), cookie],
+        )
+        assert (await other.connect(timeout=5))[0] is False
 
     async_to_sync(scenario)()

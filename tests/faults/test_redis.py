@@ -22,11 +22,12 @@ from tests import factories
 S = TaskState
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")
 
 
 async def _board_sees_a_move(slug: str, cookie: bytes, task_id: int) -> dict:
     board = WebsocketCommunicator(
-        application, f"/ws/projects/{slug}/board/", headers=[ORIGIN, (b"cookie", cookie)]
+        application, f"/ws/projects/{slug}/board/", headers=[HOST, ORIGIN, (b"cookie", cookie)]
     )
     connected, _ = await board.connect(timeout=10)
     assert connected
