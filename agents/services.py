@@ -97,11 +97,13 @@ def agent_rotate_token(*, agent_id: int) -> str:
     token = "aiw_" + secrets.token_urlsafe(TOKEN_BYTES)
     agent.token_hash, agent.token_prefix, agent.revoked_at = hash_token(token), token[:8], None
     agent.save(update_fields=["token_hash", "token_prefix", "revoked_at"])
+    live.end_agent_waits_on_commit(agent.pk)  # the old token's waits end without the answer
     return token
 
 
 def agent_revoke(*, agent_id: int) -> None:
     Agent.objects.filter(pk=agent_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    live.end_agent_waits_on_commit(agent_id)  # its check_response waits end at once
 
 
 def agent_authenticate(token: Any) -> Agent:

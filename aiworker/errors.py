@@ -59,6 +59,12 @@ class TransitionNotAllowed(Conflict):
         )
 
 
+class TooManyWaits(DomainError):
+    """An agent opened more waits than MCP_MAX_WAITS_PER_AGENT."""
+
+    code = "too_many_waits"
+
+
 class NotConfigured(DomainError):
     """An integration (Gitea, Kubernetes) is switched off by settings."""
 

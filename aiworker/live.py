@@ -62,6 +62,25 @@ def project_group(project_id: int) -> str:
     return f"project-{project_id}"
 
 
+def agent_group(agent_id: int) -> str:
+    """The check_response waits of one agent (mcpbridge/waiting.py), in every process."""
+    return f"agent-{agent_id}"
+
+
+def end_agent_waits_on_commit(agent_id: int) -> None:
+    """After commit, wake the agent's waits so they see its token is no longer valid."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            try:
+                async_to_sync(layer.group_send)(agent_group(agent_id), {"type": "agent.revoked"})
+            except Exception:  # the waits also re-check the token every second
+                logger.warning("could not wake the waits of agent %s", agent_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
 def session_group(session_key: str) -> str:
     """The sockets opened with one login session (a hash: the key itself is a credential)."""
     return f"session-{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"

@@ -313,6 +313,8 @@ AGENT_AUTOSCALE = env.bool("AGENT_AUTOSCALE", default=True)
 MCP_PORT = env.int("MCP_PORT", default=3100)
 MCP_WORKERS = env.int("MCP_WORKERS", default=1)  # HTTP worker processes of `mcp_server`
 MCP_MOUNT_IN_ASGI = env.bool("MCP_MOUNT_IN_ASGI", default=True)
+# check_response waits one agent may have open at once in one MCP process (mcpbridge/waiting.py).
+MCP_MAX_WAITS_PER_AGENT = env.int("MCP_MAX_WAITS_PER_AGENT", default=4)
 
 # Longest text a surface accepts for a task's title and free-text fields.
 TASK_TITLE_MAX = 200

@@ -18,7 +18,7 @@ from agents.services import agent_heartbeat
 from aiworker import errors
 from aiworker.actors import Actor
 from mcpbridge import context as shape
-from mcpbridge.auth import run_as_agent
+from mcpbridge.auth import caller_of, run_as_agent
 from mcpbridge.tool_meta import ADD, CONSUME, EXTERNAL, GIVE_UP, MOVE, READ, SET, tool
 from mcpbridge.waiting import wait_for_answer
 from tasks import services as task_services
@@ -102,6 +102,10 @@ def _ask(*, agent: Agent, task_id: int, question: str, options: list[str] | None
     )
     state = Task.objects.values_list("state", flat=True).get(pk=task_id)
     return {"question_id": item.pk, "task_id": task_id, "state": state}
+
+
+def _question_asked(*, agent: Agent, question_id: int) -> tuple[dict[str, Any], int]:
+    return _question(agent=agent, question_id=question_id), agent.pk
 
 
 def _question(*, agent: Agent, question_id: int) -> dict[str, Any]:
@@ -282,9 +286,12 @@ def register(server: MCPServer) -> None:
         With wait_seconds (max 55) it returns as soon as someone answers, else when the time is
         up; call it again while it says pending.
         """
-        first = await run_as_agent(ctx, _question, question_id=question_id)
+        first, agent_id = await run_as_agent(ctx, _question_asked, question_id=question_id)
         if first["status"] == "pending" and wait_seconds > 0:
-            return await wait_for_answer(first, question_id=question_id, timeout=wait_seconds)
+            token, _ = caller_of(ctx)
+            return await wait_for_answer(
+                first, question_id=question_id, timeout=wait_seconds, agent_id=agent_id, token=token
+            )
         return first
 
     @tool(server, EXTERNAL)
