@@ -218,3 +218,25 @@ def _status(code: int, message: str) -> dict[str, Any]:
         "code": code,
         "message": message,
     }
+
+
+def write_kubeconfig(path: Any, server_url: str) -> str:
+    """A kubeconfig pointing the official client at a stand-in on loopback; its bearer token is
+    random per test (the stand-ins accept any)."""
+    import secrets
+
+    import yaml
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "standin",
+                "clusters": [{"name": "standin", "cluster": {"server": server_url}}],
+                "users": [{"name": "u", "user": {"token": secrets.token_hex(8)}}],
+                "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "u"}}],
+            }
+        )
+    )
+    return str(path)

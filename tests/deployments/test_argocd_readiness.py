@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import yaml
 
 from deployments import services
 from deployments.drivers.argocd import application_name, state_of
@@ -27,6 +26,7 @@ from deployments.drivers.base import Place
 from deployments.models import Deployment
 from tasks.models import TaskEvent
 from tests import factories
+from tests.deployments.k8s_standin import write_kubeconfig
 from tests.k8s import argocd_schema, kustomize
 from tests.k8s.test_manifests import ROOT, _application_for
 
@@ -108,20 +108,7 @@ class StandInArgoCD:
 @pytest.fixture
 def argocd(gitops, settings, tmp_path):
     standin = StandInArgoCD(gitops.url)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "standin",
-                "clusters": [{"name": "standin", "cluster": {"server": standin.url}}],
-                "users": [{"name": "u", "user": {"token": "stand-in-token"}}],
-                "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "u"}}],
-            }
-        )
-    )
-    settings.KUBECONFIG = str(kubeconfig)
+    settings.KUBECONFIG = write_kubeconfig(tmp_path / "kubeconfig", standin.url)
     settings.GITOPS_ARGOCD_NAMESPACE = "argocd"
     settings.DEPLOY_ROLLOUT_TIMEOUT = 1.0
     yield standin

@@ -5,14 +5,13 @@ driver uses and validates every body against the Kubernetes 1.33 schemas)."""
 from datetime import timedelta
 
 import pytest
-import yaml
 from django.utils import timezone
 
 from deployments import services
 from deployments.drivers.base import get_driver
 from deployments.models import Deployment
 from tests import factories
-from tests.deployments.k8s_standin import StandInApiServer
+from tests.deployments.k8s_standin import StandInApiServer, write_kubeconfig
 
 KINDS = {
     "namespaces",
@@ -28,23 +27,8 @@ KINDS = {
 @pytest.fixture
 def cluster(settings, tmp_path):
     with StandInApiServer() as server:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "standin",
-                    "clusters": [{"name": "standin", "cluster": {"server": server.url}}],
-                    "users": [{"name": "u", "user": {"token": "stand-in-token"}}],
-                    "contexts": [
-                        {"name": "standin", "context": {"cluster": "standin", "user": "u"}}
-                    ],
-                }
-            )
-        )
         settings.DEPLOY_DRIVER = "kubernetes"
-        settings.KUBECONFIG = str(kubeconfig)
+        settings.KUBECONFIG = write_kubeconfig(tmp_path / "kubeconfig", server.url)
         settings.DEPLOY_ROLLOUT_TIMEOUT = 0.5
         yield server
         assert server.invalid == []
@@ -121,21 +105,9 @@ def test_expiry_and_gc_work_through_namespaces(cluster, preview_task):
 
 
 def test_unreachable_cluster_marks_the_deploy_failed(settings, tmp_path, preview_task):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            }
-        )
-    )
     settings.DEPLOY_DRIVER = "kubernetes"
-    settings.KUBECONFIG = str(kubeconfig)
+    # Nothing listens on port 9 (discard) here.
+    settings.KUBECONFIG = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
     deployment = deploy(preview_task)
     assert deployment.status == "failed"
     assert "unreachable" in deployment.error
