@@ -54,7 +54,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "channels",
@@ -163,6 +162,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# People's API tokens (projects/api_tokens.py): how long a new one lasts unless its owner says
+# otherwise, and the longest it may last.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=30)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 # A role every signed-in user has in every project ("" = none: membership decides).
 PROJECT_DEFAULT_ROLE = env.str("PROJECT_DEFAULT_ROLE", default="")
 if PROJECT_DEFAULT_ROLE not in ("", "viewer", "member", "reviewer", "releaser", "admin"):
@@ -324,7 +327,8 @@ TEXT_FIELD_MAX = 20_000
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # People's API tokens: hashed, expiring, scoped (projects/api_tokens.py).
+        "projects.api_tokens.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [

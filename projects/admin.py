@@ -1,7 +1,50 @@
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
 
 from projects import admin_actions
-from projects.models import Membership, Project, PullRequest, PullRequestComment, WebhookDelivery
+from projects.models import (
+    ApiToken,
+    Membership,
+    Project,
+    PullRequest,
+    PullRequestComment,
+    WebhookDelivery,
+)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """People's API tokens: never a value (only its hash is stored, and the hash is not shown
+    either), only the prefix that recognises it. Owners make their own on /account/tokens/."""
+
+    list_display = ("prefix", "name", "user", "scope", "created_at", "expires_at", "revoked_at")
+    list_filter = ("scope", "revoked_at", "expires_at")
+    search_fields = ("prefix", "name", "user__username")
+    list_select_related = ("user",)
+    exclude = ("key_hash",)
+    readonly_fields = (
+        "user",
+        "name",
+        "prefix",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a token is made by its owner, who alone sees it once
+
+    @admin.action(description="Revoke the selected API tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        done = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        messages.success(request, f"Revoked {done} token(s).")
 
 
 class MembershipInline(admin.TabularInline):

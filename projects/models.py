@@ -218,3 +218,38 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project.slug}: {self.role}"
+
+
+class ApiToken(models.Model):
+    """A person's REST API token (projects/api_tokens.py): only its SHA-256 is kept.
+
+    The token is shown once, when it is made; `prefix` (its visible start) is what lists and
+    the admin show to recognise it. A read token may only do safe methods (GET, HEAD, OPTIONS).
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "read (GET only)"
+        WRITE = "write", "read and write"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'CI'.")
+    prefix = models.CharField(max_length=16, help_text="The token's visible start.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=["read", "write"]), name="api_token_scope_known"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

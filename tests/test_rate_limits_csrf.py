@@ -7,10 +7,10 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.throttling import ScopedRateThrottle
 
 from aiworker.throttles import TokenRateThrottle
+from projects.api_tokens import api_token_create
 from projects.models import WebhookDelivery
 from tasks.models import Task
 from tasks.states import TaskState
@@ -45,8 +45,8 @@ def test_webhook_rate_limit_answers_429(monkeypatch, project):
 
 def test_token_client_rate_limit_answers_429_and_session_is_not_counted(monkeypatch, user):
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "3/minute"})
-    token = Token.objects.create(user=user)
-    scripted = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = api_token_create(user=user, scope="write")
+    scripted = Client(HTTP_AUTHORIZATION=f"Token {key}")
     codes = [scripted.get("/api/tasks/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     person = Client()
@@ -56,8 +56,8 @@ def test_token_client_rate_limit_answers_429_and_session_is_not_counted(monkeypa
 
 def test_throttled_token_write_changes_nothing(monkeypatch, user, project):
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "1/minute"})
-    token = Token.objects.create(user=user)
-    scripted = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = api_token_create(user=user, scope="write")
+    scripted = Client(HTTP_AUTHORIZATION=f"Token {key}")
     scripted.get("/api/tasks/")
     task = factories.make_task(project=project)
     url = f"/api/tasks/{task.pk}/transition/"

@@ -23,10 +23,12 @@ EXPECTED_PATHS = {
     "/api/agents/{id}/": {"get"},
     "/api/agents/{id}/revoke/": {"post"},
     "/api/auth/token/": {"post"},
+    "/api/auth/tokens/": {"get", "post"},
+    "/api/auth/tokens/{id}/revoke/": {"post"},
 }
 
 
-OWN_MODULES = {"projects.apis", "tasks.apis", "agents.apis"}
+OWN_MODULES = {"projects.apis", "projects.api_token_apis", "tasks.apis", "agents.apis"}
 
 
 def test_schema_of_projects_tasks_agents_is_clean(db):

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from aiworker.throttles import TokenRateThrottle
 from deployments.models import Deployment, Driver, Environment, Release
+from projects.api_tokens import api_token_create
 from tasks.models import TaskQuestion
 from tasks.states import TaskState
 from tests import factories
@@ -63,7 +63,7 @@ def _seed_data(admin) -> str:
         status=Deployment.Status.READY,
         expires_at=timezone.now() + timedelta(days=1),
     )
-    return Token.objects.create(user=admin).key
+    return api_token_create(user=admin, scope="write")[1]
 
 
 def test_schemathesis_finds_no_server_error(admin_user, settings, monkeypatch, tmp_path):
