@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiworker import errors
@@ -194,3 +195,178 @@ def is_ancestor(repo: Path, older: str, newer: str) -> bool:
         timeout=GIT_TIMEOUT,
     )
     return done.returncode == 0
+
+
+# --- reading a pull request's changes (the task page) -----------------------------------------
+# Fixed argument lists, no shell, no user text on the command line but shas git itself gave
+# (or that `rev-parse --verify` checked); a diff is read up to a byte limit, not into memory
+# whole, so a pull request that adds a huge generated file cannot exhaust the web process.
+
+DIFF_MAX_BYTES = 512_000
+DIFF_MAX_LINES = 5_000
+LOG_MAX_COMMITS = 250
+NUMSTAT_MAX_FILES = 1_000
+# Shared by the three readers: the same options give the same files in the same order.
+DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M")
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author: str
+    date: str  # ISO 8601, as git wrote it
+    subject: str
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:10]
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    old_path: str  # the path before a rename, else ""
+    added: int
+    removed: int
+    binary: bool
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "file" (headers), "hunk" (@@), "add", "del", "ctx", "note" (\ No newline…)
+    text: str
+
+
+@dataclass(frozen=True)
+class Diff:
+    lines: list[DiffLine]
+    truncated: bool
+    total_bytes: int  # what was read: the whole diff, or the limit plus one when truncated
+
+
+def commit_sha(repo: Path, revision: str) -> str:
+    """The commit `revision` names, or "" when it names none (e.g. a sha git no longer has)."""
+    return run(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
+
+
+def merge_base(repo: Path, one: str, other: str) -> str:
+    """The best common ancestor of two commits, or "" when they share none."""
+    return run(repo, "merge-base", one, other, check=False)
+
+
+def log(repo: Path, *, base: str, head: str, limit: int = LOG_MAX_COMMITS) -> list[Commit]:
+    """The commits `head` has that `base` lacks, oldest first; at most `limit` (+1, so the
+    caller can tell there were more)."""
+    listing = run(
+        repo,
+        "log",
+        "--no-color",
+        f"--max-count={limit + 1}",
+        "--format=%H%x1f%an%x1f%aI%x1f%s%x1e",
+        f"{base}..{head}",
+    )
+    commits = []
+    for record in listing.split("\x1e"):
+        fields = record.strip("\n").split("\x1f")
+        if len(fields) == 4:
+            commits.append(Commit(*fields))
+    return commits[::-1]
+
+
+def numstat(repo: Path, *, base: str, head: str, limit: int = NUMSTAT_MAX_FILES) -> list[FileStat]:
+    """Per file, the lines added and removed between two commits; binary files say so."""
+    out = run(
+        repo, "-c", "core.quotePath=false", "diff", *DIFF_OPTIONS, "--numstat", "-z", base, head
+    )
+    # -z: "added\tremoved\tpath\0", or for a rename "added\tremoved\t\0old\0new\0".
+    fields = out.split("\0")
+    stats: list[FileStat] = []
+    i = 0
+    while i < len(fields) and len(stats) <= limit:
+        counts = fields[i].split("\t")
+        i += 1
+        if len(counts) != 3:
+            continue
+        added, removed, path = counts
+        old_path = ""
+        if not path and i + 1 < len(fields):
+            old_path, path = fields[i], fields[i + 1]
+            i += 2
+        binary = added == "-" and removed == "-"
+        stats.append(
+            FileStat(
+                path=path,
+                old_path=old_path,
+                added=0 if binary else int(added),
+                removed=0 if binary else int(removed),
+                binary=binary,
+            )
+        )
+    return stats
+
+
+def diff(
+    repo: Path,
+    *,
+    base: str,
+    head: str,
+    max_bytes: int = DIFF_MAX_BYTES,
+    max_lines: int = DIFF_MAX_LINES,
+) -> Diff:
+    """The unified diff between two commits, its lines classified for display; cut at
+    `max_bytes` or `max_lines`, whichever comes first (`truncated` then says so)."""
+    command = ["git", "--git-dir", str(repo), "-c", "core.quotePath=false", "diff", *DIFF_OPTIONS]
+    command += ["--patch", base, head]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env.pop("AIWORKER_ALLOWED_REFS", None)
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        # A reader that blocks on the pipe is still bounded in time: the timer ends git.
+        timer = threading.Timer(GIT_TIMEOUT, process.kill)
+        timer.start()
+        try:
+            assert process.stdout is not None
+            raw = process.stdout.read(max_bytes + 1)
+            process.stdout.close()  # git gets SIGPIPE if it had more to say
+            code = process.wait()
+        finally:
+            timer.cancel()
+        truncated = len(raw) > max_bytes
+        if code != 0 and not truncated:
+            stderr.seek(0)
+            text = stderr.read().decode(errors="replace").strip()[-500:]
+            raise GitFailed(f"git diff failed: {text or f'exit status {code}'}")
+    text = raw[:max_bytes].decode(errors="replace")
+    rows = text.split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()
+    if truncated and rows:
+        rows.pop()  # the last line read is likely cut in the middle
+    if len(rows) > max_lines:
+        rows, truncated = rows[:max_lines], True
+    return Diff(lines=classify(rows), truncated=truncated, total_bytes=len(raw))
+
+
+def classify(rows: list[str]) -> list[DiffLine]:
+    """Tag each line of a unified diff. Within a hunk the first character decides; a file's
+    header lines (diff --git, index, ---, +++, mode, rename) are "file" ("Binary files … differ"
+    is a "note"), so a removed line that reads "-- x" is not taken for a header."""
+    lines = []
+    in_hunk = False
+    for row in rows:
+        if row.startswith("diff --git "):
+            in_hunk, kind = False, "file"
+        elif row.startswith("@@"):
+            in_hunk, kind = True, "hunk"
+        elif not in_hunk:
+            kind = "note" if row.startswith("Binary files ") else "file"
+        elif row.startswith("+"):
+            kind = "add"
+        elif row.startswith("-"):
+            kind = "del"
+        elif row.startswith("\\"):
+            kind = "note"
+        else:
+            kind = "ctx"
+        lines.append(DiffLine(kind=kind, text=row))
+    return lines

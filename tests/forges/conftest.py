@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from projects import services
 from projects.forges.local import LocalForge
+from tasks.models import Task
+from tasks.states import TaskState
 from tests import factories
 
 GIT_ENV = {
@@ -29,6 +32,11 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.C
     if check and done.returncode != 0:
         raise AssertionError(f"git {args[0]} failed: {done.stderr}")
     return done
+
+
+def bearer(token: str) -> list[str]:
+    """git's options that send an agent's token, as the runner does."""
+    return ["-c", f"http.extraHeader=Authorization: Bearer {token}"]
 
 
 def commit_file(checkout: Path, name: str, text: str, message: str = "change") -> str:
@@ -60,3 +68,30 @@ def seeded(local_project, tmp_path):
     for branch in ("main", "staging", "production"):
         git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", "--force", cwd=checkout)
     return repo, checkout
+
+
+def task_with_pushed_branch(project, checkout: Path, *, title: str, files: dict, **fields) -> Task:
+    """A task in progress whose branch (made by the platform) has a commit per file, pushed."""
+    fields.setdefault("state", TaskState.IN_PROGRESS)
+    task = factories.make_task(project=project, title=title, **fields)
+    task = services.task_create_branch(task_id=task.pk, actor=factories.system())
+    git("fetch", "--quiet", "origin", cwd=checkout)
+    git("checkout", "--quiet", "-B", task.branch_name, "origin/main", cwd=checkout)
+    for name, text in files.items():
+        commit_file(checkout, name, text, f"{title}: {name}")
+    git("push", "--quiet", "origin", task.branch_name, cwd=checkout)
+    return task
+
+
+@pytest.fixture
+def deploys(monkeypatch):
+    """The preview deploy a push starts is the deployments app's to test; here it is counted."""
+    from aiworker.celery import app
+    from deployments import jobs  # noqa: F401 - registers the job
+
+    calls: list[dict] = []
+    # The object the push path calls (app.tasks[...]): a test that swapped Celery's current app
+    # (tests/faults) leaves the `jobs.deploy_preview` proxy pointing elsewhere.
+    job = app.tasks["deployments.jobs.deploy_preview"]
+    monkeypatch.setattr(job, "delay", lambda **kw: calls.append(kw))
+    return calls

@@ -10,7 +10,7 @@ from projects.models import PullRequest, PullRequestComment
 from tasks.models import Task, TaskEvent
 from tasks.states import TaskState
 from tests import factories
-from tests.forges.conftest import commit_file, git, refs
+from tests.forges.conftest import git, refs, task_with_pushed_branch
 
 pytestmark = pytest.mark.django_db
 
@@ -36,20 +36,9 @@ def test_an_existing_path_must_be_a_bare_repository(local_project, tmp_path):
     assert not (tmp_path / "nothing-here").exists()
 
 
-def _task_with_pushed_branch(project, checkout, *, title, files):
-    task = factories.make_task(project=project, title=title, state=TaskState.IN_PROGRESS)
-    task = services.task_create_branch(task_id=task.pk, actor=factories.system())
-    git("fetch", "--quiet", "origin", cwd=checkout)
-    git("checkout", "--quiet", "-B", task.branch_name, "origin/main", cwd=checkout)
-    for name, text in files.items():
-        commit_file(checkout, name, text, f"{title}: {name}")
-    git("push", "--quiet", "origin", task.branch_name, cwd=checkout)
-    return task
-
-
 def test_services_open_one_pull_request_for_a_task_branch(local_project, seeded):
     repo, checkout = seeded
-    task = _task_with_pushed_branch(local_project, checkout, title="Greet", files={"a.txt": "a\n"})
+    task = task_with_pushed_branch(local_project, checkout, title="Greet", files={"a.txt": "a\n"})
 
     first = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
     again = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
@@ -72,10 +61,10 @@ def test_a_branch_without_new_commits_opens_no_pull_request(local_project, seede
 
 def test_merge_is_a_real_git_merge_and_a_conflict_changes_nothing(local_project, seeded):
     repo, checkout = seeded
-    one = _task_with_pushed_branch(
+    one = task_with_pushed_branch(
         local_project, checkout, title="One", files={"app.py": "print('one')\n"}
     )
-    two = _task_with_pushed_branch(
+    two = task_with_pushed_branch(
         local_project, checkout, title="Two", files={"app.py": "print('two')\n"}
     )
     for task in (one, two):
@@ -101,7 +90,7 @@ def test_merge_is_a_real_git_merge_and_a_conflict_changes_nothing(local_project,
 
 def test_staging_merges_main_and_promotion_fast_forwards_production(local_project, seeded):
     repo, checkout = seeded
-    task = _task_with_pushed_branch(local_project, checkout, title="T", files={"b.txt": "b\n"})
+    task = task_with_pushed_branch(local_project, checkout, title="T", files={"b.txt": "b\n"})
     services.task_open_pull_request(task_id=task.pk, actor=factories.system())
     services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     forge = forges.get_forge(local_project)
@@ -117,7 +106,7 @@ def test_staging_merges_main_and_promotion_fast_forwards_production(local_projec
 
 def test_comments_and_closing_are_kept_on_the_pull_request(local_project, seeded):
     _, checkout = seeded
-    task = _task_with_pushed_branch(local_project, checkout, title="C", files={"c.txt": "c\n"})
+    task = task_with_pushed_branch(local_project, checkout, title="C", files={"c.txt": "c\n"})
     task = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
     services.comment_on_pull_request(task=task, body="not merged to staging: conflict")
     comment = PullRequestComment.objects.get()

@@ -10,7 +10,7 @@ from tasks.models import Task, TaskEvent
 from tasks.states import TaskState
 from tests import factories
 from tests.board.live_server import start_daphne
-from tests.forges.conftest import commit_file, git, refs
+from tests.forges.conftest import bearer, commit_file, git, refs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,24 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def live_url():
     url, _ = start_daphne()
     return url
-
-
-@pytest.fixture
-def deploys(monkeypatch):
-    """The preview deploy a push starts is the deployments app's to test; here it is counted."""
-    from aiworker.celery import app
-    from deployments import jobs  # noqa: F401 - registers the job
-
-    calls: list[dict] = []
-    # The object the push path calls (app.tasks[...]): a test that swapped Celery's current app
-    # (tests/faults) leaves the `jobs.deploy_preview` proxy pointing elsewhere.
-    job = app.tasks["deployments.jobs.deploy_preview"]
-    monkeypatch.setattr(job, "delay", lambda **kw: calls.append(kw))
-    return calls
-
-
-def _header(token: str) -> list[str]:
-    return ["-c", f"http.extraHeader=Authorization: Bearer {token}"]
 
 
 def _held_task(project, agent, title="Greet"):
@@ -56,10 +38,10 @@ def test_an_agent_clones_and_pushes_its_task_branch_with_its_token(
     url = f"{live_url}/git/{local_project.slug}.git"
     checkout = tmp_path / "work"
 
-    git(*_header(token), "clone", "--quiet", url, str(checkout))
+    git(*bearer(token), "clone", "--quiet", url, str(checkout))
     git("checkout", "--quiet", "-b", task.branch_name, cwd=checkout)
     sha = commit_file(checkout, "hello.txt", "hello\n")
-    pushed = git(*_header(token), "push", "--quiet", "origin", task.branch_name, cwd=checkout)
+    pushed = git(*bearer(token), "push", "--quiet", "origin", task.branch_name, cwd=checkout)
 
     assert pushed.returncode == 0
     repo = LocalForge(local_project).path
@@ -76,10 +58,10 @@ def test_a_new_push_updates_the_open_pull_request(local_project, live_url, tmp_p
     task = _held_task(local_project, agent)
     url = f"{live_url}/git/{local_project.slug}.git"
     checkout = tmp_path / "work"
-    git(*_header(token), "clone", "--quiet", url, str(checkout))
+    git(*bearer(token), "clone", "--quiet", url, str(checkout))
     git("checkout", "--quiet", "-b", task.branch_name, cwd=checkout)
     commit_file(checkout, "a.txt", "a\n")
-    git(*_header(token), "push", "--quiet", "origin", task.branch_name, cwd=checkout)
+    git(*bearer(token), "push", "--quiet", "origin", task.branch_name, cwd=checkout)
     from projects import services
 
     services.task_open_pull_request(task_id=task.pk, actor=factories.system())
@@ -97,7 +79,7 @@ def test_no_token_or_a_wrong_one_is_refused_and_changes_nothing(local_project, l
     url = f"{live_url}/git/{local_project.slug}.git"
     before = refs(LocalForge(local_project).path)
 
-    for args in ([], _header("aiw_not-a-token")):
+    for args in ([], bearer("aiw_not-a-token")):
         done = git(*args, "clone", "--quiet", url, str(tmp_path / "x"), check=False)
         assert done.returncode != 0
         # 401 with a Basic challenge: git asks for credentials, and has none to give.
@@ -121,7 +103,7 @@ def test_a_push_to_another_tasks_branch_is_refused_and_changes_nothing(
     theirs = _held_task(local_project, other, "Theirs")
     url = f"{live_url}/git/{local_project.slug}.git"
     checkout = tmp_path / "work"
-    git(*_header(token), "clone", "--quiet", url, str(checkout))
+    git(*bearer(token), "clone", "--quiet", url, str(checkout))
     commit_file(checkout, "evil.txt", "x\n")
     LocalForge(local_project).create_branch(name=mine.branch_name, base="main")
     repo = LocalForge(local_project).path
@@ -136,7 +118,7 @@ def test_a_push_to_another_tasks_branch_is_refused_and_changes_nothing(
         [f":refs/heads/{mine.branch_name}"],
     ]
     for refspecs in pushes:
-        done = git(*_header(token), "push", "origin", *refspecs, cwd=checkout, check=False)
+        done = git(*bearer(token), "push", "origin", *refspecs, cwd=checkout, check=False)
         assert done.returncode != 0
         assert "403" in done.stderr, done.stderr
 
