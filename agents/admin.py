@@ -2,7 +2,9 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from agents import services
 from agents.models import Agent
@@ -59,10 +61,14 @@ class AgentAdmin(admin.ModelAdmin):
             setattr(obj, field.attname, getattr(agent, field.attname))
         obj._state.adding = False
         obj._state.db = agent._state.db
-        messages.warning(
-            request,
-            f"Token for agent {agent.name}: {token} — copy it now; it is shown only this once.",
-        )
+        # Kept on this request only, for response_add: a message would carry it in a cookie.
+        request._new_agent_token = token  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: Agent, post_url_continue: Any = None) -> Any:
+        token = getattr(request, "_new_agent_token", None)
+        if token is None:
+            return super().response_add(request, obj, post_url_continue)
+        return _tokens_page(request, f"Agent {obj.name} created", [(obj, token)])
 
     @admin.action(description="Revoke the token of selected agents")
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
@@ -86,13 +92,34 @@ class AgentAdmin(admin.ModelAdmin):
             messages.success(request, f"Pod of {agent.name} deleted.")
 
     @admin.action(description="Rotate the token of selected agents (shows the new tokens once)")
-    def rotate_tokens(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+    def rotate_tokens(self, request: HttpRequest, queryset: QuerySet[Agent]) -> HttpResponse:
+        rotated, failures = [], []
         for agent in queryset:
             try:
-                token = services.agent_rotate_token(agent_id=agent.pk)
+                rotated.append((agent, services.agent_rotate_token(agent_id=agent.pk)))
             except errors.DomainError as exc:
-                messages.error(request, f"{agent.name}: {exc.message}")
-                continue
-            messages.warning(
-                request, f"New token for agent {agent.name}: {token} — shown only this once."
-            )
+                failures.append(f"{agent.name}: {exc.message}")
+        return _tokens_page(request, "New agent tokens", rotated, failures)
+
+
+def _tokens_page(
+    request: HttpRequest,
+    heading: str,
+    tokens: list[tuple[Agent, str]],
+    failures: list[str] | None = None,
+) -> TemplateResponse:
+    """New agent tokens, in this answer only: not in a message (Django keeps messages in a
+    signed cookie, readable by anyone who holds it), not in a log, not cached by the browser."""
+    response = TemplateResponse(
+        request,
+        "admin/agents/agent/tokens_once.html",
+        {
+            **admin.site.each_context(request),
+            "title": heading,
+            "heading": heading,
+            "tokens": tokens,
+            "failures": failures or [],
+        },
+    )
+    add_never_cache_headers(response)
+    return response

@@ -7,6 +7,8 @@ _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)((?:token|secret|password|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
     re.compile(r"(?i)(://[^:/@\s]+:)[^@\s]+(@)"),
+    # An agent's (aiw_) or a person's (aiwu_) token, wherever it shows up in a line.
+    re.compile(r"\b(aiwu?_)[A-Za-z0-9_-]{16,}"),
 ]
 
 

@@ -3,6 +3,7 @@ revoked token, someone else's token, a token looked for in the database, the adm
 cookie. Each attempt fails and changes nothing; the token is shown once, to its owner."""
 
 import hashlib
+import logging
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from aiworker.log_redaction import RedactSecretsFilter
 from projects.api_tokens import api_token_create
 from projects.models import ApiToken
 from tasks.models import Task
@@ -160,9 +162,7 @@ def test_the_page_shows_a_new_token_once_and_never_in_a_cookie():
     user = factories.make_user()
     browser = Client()
     browser.force_login(user)
-    made = browser.post(
-        "/account/tokens/", {"name": "CI", "scope": "read", "expires_in_days": "7"}
-    )
+    made = browser.post("/account/tokens/", {"name": "CI", "scope": "read", "expires_in_days": "7"})
     assert made.status_code == 200
     assert "no-store" in made["Cache-Control"]
     row = ApiToken.objects.get(user=user)
@@ -205,3 +205,15 @@ def test_the_admin_shows_the_prefix_never_the_token_or_its_hash(admin_client):
         "/admin/projects/apitoken/", {"action": "revoke", "_selected_action": [token.pk]}
     )
     assert _token_client(key).get("/api/tasks/").status_code in (401, 403)
+
+
+def test_no_token_reaches_a_log_line():
+    user = factories.make_user()
+    _, key = api_token_create(user=user)
+    _, agent_token = factories.make_agent()
+    record = logging.LogRecord(
+        "x", logging.INFO, "", 0, "tokens %s and %s", (key, agent_token), None
+    )
+    RedactSecretsFilter().filter(record)
+    line = record.getMessage()
+    assert key not in line and agent_token not in line and "aiwu_[redacted]" in line
