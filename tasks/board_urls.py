@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from projects.views import project_list
-from tasks import views
+from tasks import pull_request_views, views
 
 urlpatterns = [
     path("", project_list, name="projects"),
@@ -28,6 +28,16 @@ urlpatterns = [
         "projects/<slug:slug>/tasks/<int:task_id>/questions/<int:question_id>/answer/",
         views.question_answer,
         name="board-answer",
+    ),
+    path(
+        "projects/<slug:slug>/tasks/<int:task_id>/pull-request/review/",
+        pull_request_views.review,
+        name="board-pull-request-review",
+    ),
+    path(
+        "projects/<slug:slug>/pulls/<int:number>/",
+        pull_request_views.pull_request,
+        name="board-pull-request",
     ),
     path(
         "projects/<slug:slug>/tasks/<int:task_id>/<str:action>/",

@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 
+from projects.models import PullRequestComment
 from tasks.models import Priority
 
 
@@ -33,4 +34,21 @@ class FeedbackForm(forms.Form):
 class NoteForm(forms.Form):
     note = forms.CharField(
         required=False, max_length=settings.TEXT_FIELD_MAX, widget=forms.TextInput()
+    )
+
+
+class ReviewForm(forms.Form):
+    """A comment or a request for changes on a task's local pull request."""
+
+    body = forms.CharField(
+        max_length=settings.TEXT_FIELD_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The agent reads it with get_feedback.",
+    )
+    verdict = forms.ChoiceField(
+        choices=[
+            (PullRequestComment.Kind.COMMENT, "Comment"),
+            (PullRequestComment.Kind.CHANGES_REQUESTED, "Request changes"),
+        ],
+        initial=PullRequestComment.Kind.COMMENT,
     )

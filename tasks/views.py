@@ -21,6 +21,7 @@ from aiworker import errors
 from aiworker.actors import Actor
 from aiworker.api import domain_error_response
 from projects import roles
+from projects.forges import local_review
 from projects.models import Project
 from tasks import board_selectors as selectors
 from tasks import services
@@ -223,6 +224,7 @@ def _actions(task: Task, user: Any) -> dict[str, bool]:
         "reopen": task.state == S.CANCELLED and may_edit,
         "edit": may_edit,
         "answer": user.has_perm(roles.ANSWER, project),
+        "review": user.has_perm(roles.REQUEST_CHANGES, project),  # the local PR's form
     }
 
 
@@ -248,6 +250,8 @@ def task_detail(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
         "answer_form": AnswerForm(),
         "feedback_form": FeedbackForm(),
         "note_form": NoteForm(),
+        # A local-forge PR with its commits and diff (None: no PR, or the PR is on Gitea).
+        "pull_request": local_review.task_pull_request(task),
         "spec": [
             (label, getattr(task, f"spec_{name}"))
             for name, label in [
