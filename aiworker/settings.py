@@ -258,6 +258,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "agents.jobs.autoscale_agent_pods",
         "schedule": 60.0,
     },
+    "reconcile-local-deployments": {
+        "task": "deployments.jobs.reconcile_local_deployments",
+        "schedule": 60.0,
+    },
     "expire-previews": {
         "task": "deployments.jobs.expire_previews",
         "schedule": 300.0,
@@ -292,6 +296,10 @@ DEPLOY_ROLLOUT_TIMEOUT = env.float("DEPLOY_ROLLOUT_TIMEOUT", default=300.0)
 # Kubernetes API, as the kubernetes driver connects); empty, a commit is all it can know.
 GITOPS_ARGOCD_NAMESPACE = env("GITOPS_ARGOCD_NAMESPACE", default="")
 DEPLOY_GC_SAFETY_WINDOW = env("DEPLOY_GC_SAFETY_WINDOW", default="1h")
+# The local driver (deployments/drivers/local.py): where its environments' worktrees, output
+# and state live, and how long a run command has to answer its health URL.
+LOCAL_DEPLOY_DIR = Path(env("LOCAL_DEPLOY_DIR", default=str(VAR_DIR / "local-deploys")))
+LOCAL_DEPLOY_READY_TIMEOUT = env.float("LOCAL_DEPLOY_READY_TIMEOUT", default=60.0)
 # The staging and production deployments' URLs; empty -> derived as
 # https://<project-slug>-<environment>.<PREVIEW_DOMAIN>/ (deployments/services.release_url).
 STAGING_URL = env("STAGING_URL", default="")

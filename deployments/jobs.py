@@ -1,7 +1,10 @@
 """Celery jobs of the deployments app. Each takes ids, loads fresh state and calls a service;
 running one twice does nothing more than running it once."""
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from aiworker import errors
 from aiworker.actors import Actor
@@ -54,3 +57,14 @@ def expire_previews() -> int:
 @shared_task(name="deployments.jobs.garbage_collect_resources")
 def garbage_collect_resources() -> int:
     return services.resources_garbage_collect()
+
+
+@shared_task(name="deployments.jobs.reconcile_local_deployments")
+def reconcile_local_deployments() -> tuple[int, int]:
+    return services.local_deployments_reconcile()
+
+
+@worker_ready.connect
+def reconcile_after_restart(**_: Any) -> None:
+    """A restarted worker settles the local environments at once, not at the next beat."""
+    reconcile_local_deployments.delay()

@@ -11,6 +11,7 @@ class Environment(models.TextChoices):
 class Driver(models.TextChoices):
     KUBERNETES = "kubernetes"
     GITOPS = "gitops"
+    LOCAL = "local"
     DISABLED = "disabled"
 
 

@@ -19,10 +19,11 @@ from aiworker import errors
 from aiworker.actors import Actor
 from aiworker.live import broadcast_on_commit
 from deployments import manifests as m
-from deployments.drivers import DeployFailed, Driver, get_driver
+from deployments.drivers import DeployFailed, Driver, driver_for, get_driver
 from deployments.drivers.base import Place
 from deployments.drivers.disabled import MESSAGE as DISABLED_MESSAGE
 from deployments.models import Deployment, Environment, Release
+from deployments.models import Driver as DriverName
 from projects import roles
 from projects.models import Project
 from tasks import services as task_services
@@ -49,7 +50,7 @@ EXPIRE_CHUNK = 200
 # --- previews ---------------------------------------------------------------------------------
 
 
-def _preview_checks(*, task: Task, commit_sha: str | None) -> str:
+def _preview_checks(*, task: Task, commit_sha: str | None, driver: Driver) -> str:
     """The sha to deploy, or a domain error saying what is missing (nothing written yet)."""
     sha = (commit_sha or task.head_sha or "").strip().lower()
     if commit_sha is not None and not m.SHA_RE.match(sha):
@@ -62,7 +63,7 @@ def _preview_checks(*, task: Task, commit_sha: str | None) -> str:
             f"Task {task.pk} has no head commit yet: push the branch or pass commit_sha.",
             fields={"commit_sha": ["Required while the task has no head commit."]},
         )
-    if not task.project.image_repository:
+    if driver.needs_image and not task.project.image_repository:
         raise errors.InvalidInput(
             f"Project {task.project.slug} has no image repository to deploy previews from.",
             fields={"image_repository": ["Set it on the project first."]},
@@ -76,25 +77,26 @@ def _preview_checks(*, task: Task, commit_sha: str | None) -> str:
 
 
 def preview_queue(*, task_id: int, actor: Actor, commit_sha: str | None = None) -> str:
-    """Check a preview can be deployed, then start the deploy job; returns the preview URL."""
+    """Check a preview can be deployed, then start the deploy job; returns the preview URL
+    ("" with the local driver, whose port is chosen when the preview starts)."""
     from deployments import jobs
 
     task = _get_task(task_id)
     _check_may_touch(actor=actor, task=task)
-    get_driver_checked()
-    sha = _preview_checks(task=task, commit_sha=commit_sha)
+    driver = get_driver_checked(task.project)
+    sha = _preview_checks(task=task, commit_sha=commit_sha, driver=driver)
     jobs.deploy_preview.delay(task_id=task.pk, commit_sha=sha)
-    return m.preview_url(task.pk)
+    return m.preview_url(task.pk) if driver.needs_image else ""
 
 
 def preview_deploy(*, task_id: int, actor: Actor, commit_sha: str | None = None) -> Deployment:
     """Create or update the task's preview and apply it; a driver failure marks it failed."""
-    driver = get_driver_checked()
+    driver = get_driver_checked(_get_task(task_id).project)
     now = timezone.now()
     with transaction.atomic():
         task = _get_task(task_id, lock=True)
         _check_may_touch(actor=actor, task=task)
-        sha = _preview_checks(task=task, commit_sha=commit_sha)
+        sha = _preview_checks(task=task, commit_sha=commit_sha, driver=driver)
         deployment = (
             Deployment.objects.select_for_update()
             .filter(task=task, environment=Environment.PREVIEW, status__in=ACTIVE)
@@ -105,21 +107,29 @@ def preview_deploy(*, task_id: int, actor: Actor, commit_sha: str | None = None)
             deployment = Deployment(
                 project=task.project, task=task, environment=Environment.PREVIEW
             )
-        image = m.image_at(task.project.image_repository, sha)
+        image = m.image_at(task.project.image_repository, sha) if driver.needs_image else ""
         deployed_at, expires_at = now, now + settings.PREVIEW_TTL_DURATION
-        if deployment.pk and deployment.image == image and deployment.expires_at:
+        same = deployment.image == image and deployment.commit_sha == sha
+        if deployment.pk and same and deployment.expires_at:
             # The same image again (a retried job, a second click): render the same objects,
             # so the driver has nothing to change and gitops makes no commit.
             deployed_at = m.deployed_at_of(deployment.manifests) or now
             expires_at = deployment.expires_at
         elif deployment.expires_at and deployment.expires_at > expires_at:
             expires_at = deployment.expires_at  # a later expiry someone asked for stays
-        rendered = m.render(
-            m.preview_target(task=task, image=image, deployed_at=deployed_at, expires_at=expires_at)
+        # The local driver runs the commit itself: no manifests, and no URL until it answers.
+        rendered = (
+            m.render(
+                m.preview_target(
+                    task=task, image=image, deployed_at=deployed_at, expires_at=expires_at
+                )
+            )
+            if driver.needs_image
+            else []
         )
         deployment.driver = driver.name
         deployment.namespace = m.preview_namespace(task.pk)
-        deployment.url = m.preview_url(task.pk)
+        deployment.url = m.preview_url(task.pk) if driver.needs_image else ""
         deployment.image = image
         deployment.commit_sha = sha
         deployment.status = Deployment.Status.DEPLOYING
@@ -135,45 +145,50 @@ def preview_deploy(*, task_id: int, actor: Actor, commit_sha: str | None = None)
             task=task,
             kind="deploy.started",
             actor=actor,
-            message=f"Preview deploy of {image} started.",
+            message=f"Preview deploy of {image or sha[:12]} started.",
             payload={"deployment_id": deployment.pk, "url": deployment.url, "sha": sha},
         )
         _broadcast(deployment, "deploy.started")
-    return _apply_and_record(deployment=deployment, rendered=rendered, actor=actor)
+    return _apply_and_record(deployment=deployment, rendered=rendered, actor=actor, driver=driver)
 
 
 def _apply_with_driver(
-    *, deployment: Deployment, rendered: list[dict[str, Any]], driver: Any = None
-) -> str:
-    """Apply through the driver; "" on success, else why it failed (never raises)."""
-    driver = driver or get_driver_checked()
+    *, deployment: Deployment, rendered: list[dict[str, Any]], driver: Driver
+) -> tuple[str, str]:
+    """Apply through the driver: ("", URL the driver chose or "") on success, else (why it
+    failed, ""). Never raises."""
     try:
-        driver.apply(Place.of(deployment), rendered)
+        url = driver.apply(Place.of(deployment), rendered)
     except DeployFailed as exc:
-        return exc.reason
+        return exc.reason, ""
     except Exception as exc:
         logger.exception("deployment %s: driver %s crashed", deployment.pk, driver.name)
-        return f"{type(exc).__name__}: {exc}"
-    return ""
+        return f"{type(exc).__name__}: {exc}", ""
+    return "", url or ""
 
 
 def _apply_and_record(
-    *, deployment: Deployment, rendered: list[dict[str, Any]], actor: Actor
+    *, deployment: Deployment, rendered: list[dict[str, Any]], actor: Actor, driver: Driver
 ) -> Deployment:
-    error = _apply_with_driver(deployment=deployment, rendered=rendered)
+    error, url = _apply_with_driver(deployment=deployment, rendered=rendered, driver=driver)
     with transaction.atomic():
         # Conditional: a destroy that ran meanwhile wins over this late outcome.
         outcome = Deployment.Status.FAILED if error else Deployment.Status.READY
+        changes: dict[str, Any] = {"url": url} if url else {}
         updated = Deployment.objects.filter(
             pk=deployment.pk, status=Deployment.Status.DEPLOYING
-        ).update(status=outcome, error=error[:5000], updated_at=timezone.now())
+        ).update(status=outcome, error=error[:5000], updated_at=timezone.now(), **changes)
         deployment.refresh_from_db()
+        if updated and url and deployment.task_id is not None:
+            Task.objects.filter(pk=deployment.task_id).update(preview_url=url)
         if updated and deployment.task is not None:
             record_event(
                 task=deployment.task,
                 kind="deploy.failed" if error else "deploy.completed",
                 actor=actor,
-                message=f"Preview deploy failed: {error}" if error else "Preview is ready.",
+                message=f"Preview deploy failed: {error}"
+                if error
+                else f"Preview is ready at {deployment.url}.",
                 payload={"deployment_id": deployment.pk, "url": deployment.url},
             )
         if updated:
@@ -183,8 +198,8 @@ def _apply_and_record(
 
 def preview_destroy(*, task_id: int, actor: Actor) -> int:
     """Remove the task's preview; returns how many deployments were destroyed (0: none)."""
-    driver = get_driver_checked()
     task = _get_task(task_id)
+    driver = get_driver_checked(task.project)
     live = list(
         Deployment.objects.select_related("project").filter(
             task=task, environment=Environment.PREVIEW, status__in=ACTIVE
@@ -217,7 +232,8 @@ def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = N
             f"An extension is between 1 second and {MAX_EXTENSION.days} days.",
             fields={"by": ["Out of range."]},
         )
-    driver = get_driver_checked()
+    project = Project.objects.filter(deployments=deployment_id).first()
+    driver = get_driver_checked(project)
     now = timezone.now()
     with transaction.atomic():
         try:
@@ -237,15 +253,20 @@ def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = N
             raise errors.Conflict(f"Deployment {deployment_id} no longer has a task.")
         _check_may_touch(actor=actor, task=deployment.task)
         deployment.expires_at = max(deployment.expires_at or now, now) + by
-        rendered = m.render(
-            m.preview_target(
-                task=deployment.task,
-                image=deployment.image,
-                deployed_at=now,
-                expires_at=deployment.expires_at,
+        # The local driver keeps the expiry in the database only: nothing to re-apply.
+        rendered = (
+            m.render(
+                m.preview_target(
+                    task=deployment.task,
+                    image=deployment.image,
+                    deployed_at=now,
+                    expires_at=deployment.expires_at,
+                )
             )
+            if driver.needs_image
+            else []
         )
-        deployment.manifests = m.to_yaml(rendered)
+        deployment.manifests = m.to_yaml(rendered) if rendered else ""
         deployment.save(update_fields=["expires_at", "manifests", "updated_at"])
         record_event(
             task=deployment.task,
@@ -258,7 +279,8 @@ def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = N
             },
         )
     try:
-        driver.apply(Place.of(deployment), rendered)
+        if rendered:
+            driver.apply(Place.of(deployment), rendered)
     except DeployFailed as exc:
         # The new expiry is recorded; only the label in the cluster or repository lags.
         logger.warning("deployment %s: expiry label not re-applied: %s", deployment.pk, exc.reason)
@@ -268,9 +290,6 @@ def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = N
 def previews_expire(*, now: datetime | None = None) -> int:
     """Destroy every live preview past its expiry (beat); returns how many expired."""
     now = now or timezone.now()
-    driver = get_driver()
-    if driver.name == "disabled":
-        return 0
     total = 0
     while True:
         chunk = list(
@@ -280,7 +299,9 @@ def previews_expire(*, now: datetime | None = None) -> int:
         )
         if not chunk:
             return total
-        driver.destroy([Place.of(d) for d in chunk])
+        for driver, deployments in _by_driver(chunk):
+            if driver.name != "disabled":  # nothing of a disabled driver's runs anywhere
+                driver.destroy([Place.of(d) for d in deployments])
         ids = [d.pk for d in chunk]
         with transaction.atomic():
             expired = list(
@@ -315,9 +336,14 @@ def resources_garbage_collect(
     safety window (beat). An environment whose task still exists is never collected."""
     now = now or timezone.now()
     window = settings.DEPLOY_GC_SAFETY_WINDOW_DURATION if safety_window is None else safety_window
-    driver = get_driver()
-    if driver.name == "disabled":
-        return 0
+    return sum(
+        _collect_orphans(driver, now=now, window=window)
+        for driver in _drivers_in_use()
+        if driver.name != "disabled"
+    )
+
+
+def _collect_orphans(driver: Driver, *, now: datetime, window: timedelta) -> int:
     found = driver.list_managed()
     project_ids = set(
         Project.objects.filter(pk__in={r.project_id for r in found if r.project_id}).values_list(
@@ -350,8 +376,55 @@ def resources_garbage_collect(
             status__in=ACTIVE,
             namespace__in=[r.key.rsplit("/", 1)[-1] for r in orphans],
         ).update(status=Deployment.Status.DESTROYED, updated_at=timezone.now())
-        logger.info("collected %d orphaned environments", len(orphans))
+        logger.info("%s: collected %d orphaned environments", driver.name, len(orphans))
     return len(orphans)
+
+
+def local_deployments_reconcile() -> tuple[int, int]:
+    """After a restart (and each minute, beat): stop the local commands that no live record
+    explains, and mark failed the live records whose command died. Returns (stopped, failed)."""
+    from deployments.drivers.local import LocalDriver
+
+    driver = LocalDriver.from_settings()
+    live: dict[str, Deployment] = {}
+    for d in Deployment.objects.select_related("project", "task").filter(
+        driver=DriverName.LOCAL, status__in=ACTIVE
+    ):  # newest first: an environment's earlier failed deploys do not hide its live one
+        live.setdefault(d.namespace, d)
+    unexplained = [r for r in driver.all_running() if r.key not in live]
+    stopped = sum(1 for r in unexplained if driver.is_alive(r))
+    driver.destroy([Place("", r.key, "") for r in unexplained])
+    failed = 0
+    for key, deployment in live.items():
+        running = driver.running(key)
+        if deployment.status != Deployment.Status.READY:
+            continue  # a deploy in progress: its own call records the outcome
+        if running is not None and driver.is_alive(running):
+            continue
+        reason = "The local command stopped. Its last output:\n" + (
+            driver.last_output(key) or "(nothing)"
+        )
+        with transaction.atomic():
+            updated = Deployment.objects.filter(
+                pk=deployment.pk, status=Deployment.Status.READY
+            ).update(status=Deployment.Status.FAILED, error=reason[:5000])
+            if not updated:
+                continue
+            failed += 1
+            deployment.refresh_from_db()
+            if deployment.task is not None:
+                Task.objects.filter(pk=deployment.task.pk, preview_url=deployment.url).update(
+                    preview_url=""
+                )
+                record_event(
+                    task=deployment.task,
+                    kind="deploy.failed",
+                    actor=Actor.system("local-reconcile"),
+                    message=f"Preview failed: {reason}",
+                    payload={"deployment_id": deployment.pk},
+                )
+            _broadcast(deployment, "deploy.failed")
+    return stopped, failed
 
 
 # --- releases ---------------------------------------------------------------------------------
@@ -362,8 +435,10 @@ def release_deploy(*, release_id: int) -> Release:
     its tasks move (approved -> staging, staging -> production; a rollback's release sends the
     rolled-back release's tasks production -> staging). A failure leaves every task where it was
     with a timeline line saying why. A release with no image, or the `disabled` driver, has
-    nothing to deploy: that counts as success at once (docs/deployments.md)."""
-    driver = get_driver()
+    nothing to deploy: that counts as success at once (docs/deployments.md); the local driver
+    runs the release's commit itself and needs no image."""
+    project = Project.objects.filter(releases=release_id).first()
+    driver = driver_for(project) if project is not None else get_driver()
     now = timezone.now()
     with transaction.atomic():
         try:
@@ -374,31 +449,41 @@ def release_deploy(*, release_id: int) -> Release:
             raise errors.NotFound(f"Release {release_id} does not exist.") from None
         if release.status == Release.Status.LIVE:
             return release  # a retried job: already done
-        rendered = m.render(m.release_target(release=release, deployed_at=now))
+        deploys = driver.name != "disabled" and bool(
+            release.image if driver.needs_image else release.commit_sha
+        )
+        rendered = (
+            m.render(m.release_target(release=release, deployed_at=now))
+            if driver.needs_image
+            else []
+        )
         deployment = Deployment.objects.create(
             project=release.project,
             release=release,
             environment=release.environment,
             driver=driver.name,
             namespace=m.release_namespace(release.project.slug, release.environment),
-            url=release_url(release.project.slug, release.environment),
+            url=release_url(release.project.slug, release.environment)
+            if driver.needs_image
+            else "",
             image=release.image,
             commit_sha=release.commit_sha,
             status=Deployment.Status.DEPLOYING,
-            manifests=m.to_yaml(rendered) if release.image else "",
+            manifests=m.to_yaml(rendered) if release.image and rendered else "",
         )
         release.status = Release.Status.DEPLOYING
         release.error = ""
         release.save(update_fields=["status", "error"])
         _broadcast(deployment, "deploy.started")
-    error = ""
-    if release.image and driver.name != "disabled":
-        error = _apply_with_driver(deployment=deployment, rendered=rendered, driver=driver)
+    error = url = ""
+    if deploys:
+        error, url = _apply_with_driver(deployment=deployment, rendered=rendered, driver=driver)
     with transaction.atomic():
         release = Release.objects.select_for_update().get(pk=release.pk)
         deployment.status = Deployment.Status.FAILED if error else Deployment.Status.READY
         deployment.error = error[:5000]
-        deployment.save(update_fields=["status", "error", "updated_at"])
+        deployment.url = url or deployment.url
+        deployment.save(update_fields=["status", "error", "url", "updated_at"])
         if error:
             release.status = Release.Status.FAILED
             release.error = error[:5000]
@@ -524,6 +609,8 @@ def release_rollback(*, release_id: int, actor: Actor) -> Release:
             raise errors.NotFound(f"Release {release_id} does not exist.") from None
         if current.environment != Environment.PRODUCTION:
             raise errors.Conflict(f"Release {release_id} is not a production release.")
+        # What the driver deploys must be there: an image, or for the local driver a commit.
+        needed = "image" if driver_for(current.project).needs_image else "commit_sha"
         if current.status != Release.Status.LIVE:
             raise errors.Conflict(
                 f"Release {release_id} is {current.status}; only the live one is rolled back."
@@ -535,7 +622,7 @@ def release_rollback(*, release_id: int, actor: Actor) -> Release:
                 pk__lt=current.pk,
                 status__in=(Release.Status.SUPERSEDED, Release.Status.LIVE),
             )
-            .exclude(image="")
+            .exclude(**{needed: ""})
             .order_by("-pk")
             .first()
         )
@@ -561,12 +648,35 @@ def release_rollback(*, release_id: int, actor: Actor) -> Release:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def get_driver_checked() -> Driver:
-    """The configured driver; the disabled one answers NotConfigured before anything changes."""
-    driver = get_driver()
+def get_driver_checked(project: Project | None) -> Driver:
+    """The project's driver; the disabled one answers NotConfigured before anything changes."""
+    driver = driver_for(project) if project is not None else get_driver()
     if driver.name == "disabled":
         raise errors.NotConfigured(DISABLED_MESSAGE)
     return driver
+
+
+def _by_driver(deployments: list[Deployment]) -> list[tuple[Driver, list[Deployment]]]:
+    """`deployments` grouped by the driver of their project."""
+    groups: dict[str, list[Deployment]] = {}
+    for deployment in deployments:
+        groups.setdefault(deployment.project.deploy_driver or settings.DEPLOY_DRIVER, []).append(
+            deployment
+        )
+    return [(get_driver(name), group) for name, group in groups.items()]
+
+
+def _drivers_in_use() -> list[Driver]:
+    """The DEPLOY_DRIVER setting's driver and every other one a project chose."""
+    chosen = set(Project.objects.exclude(deploy_driver="").values_list("deploy_driver", flat=True))
+    names = sorted({settings.DEPLOY_DRIVER, *chosen})
+    found = []
+    for name in names:
+        try:
+            found.append(get_driver(name))
+        except errors.NotConfigured as exc:
+            logger.warning("deploy driver %s: %s", name, exc.message)
+    return found
 
 
 def _get_task(task_id: Any, *, lock: bool = False) -> Task:

@@ -154,11 +154,9 @@ INTEGRATIONS = {
 
 def _integration(tool: str) -> Any:
     """The service behind an integration tool, or NotConfigured — never a pretend success."""
+    # Whether Gitea or a deploy driver is configured is the task's project's question (its
+    # forge and its driver may be the local ones): the service answers NotConfigured itself.
     module_name, function_name, what = INTEGRATIONS[tool]
-    if what == "Gitea" and not settings.GITEA_URL:
-        raise errors.NotConfigured("Gitea is not configured on this server (GITEA_URL is unset).")
-    if what != "Gitea" and settings.DEPLOY_DRIVER == "disabled":
-        raise errors.NotConfigured("Preview deployments are disabled (DEPLOY_DRIVER=disabled).")
     try:
         module = importlib.import_module(module_name)
     except ImportError:

@@ -1,5 +1,6 @@
-"""Deployment drivers behind one interface; `get_driver()` picks one from settings."""
+"""Deployment drivers behind one interface; `driver_for(project)` picks the project's own,
+`get_driver()` the one the DEPLOY_DRIVER setting names."""
 
-from deployments.drivers.base import DeployFailed, Driver, ManagedResource, get_driver
+from deployments.drivers.base import DeployFailed, Driver, ManagedResource, driver_for, get_driver
 
-__all__ = ["DeployFailed", "Driver", "ManagedResource", "get_driver"]
+__all__ = ["DeployFailed", "Driver", "ManagedResource", "driver_for", "get_driver"]

@@ -22,11 +22,14 @@ class DeployFailed(Exception):
 
 @dataclass(frozen=True)
 class Place:
-    """Where one environment lives: its namespace and its environment kind."""
+    """Where one environment lives: its namespace and its environment kind; the commit and
+    task only the local driver needs (the others deploy the image in the manifests)."""
 
     environment: str
     namespace: str
     project_slug: str
+    commit_sha: str = ""
+    task_id: int | None = None
 
     @classmethod
     def of(cls, deployment: Any) -> Place:
@@ -34,6 +37,8 @@ class Place:
             environment=deployment.environment,
             namespace=deployment.namespace,
             project_slug=deployment.project.slug,
+            commit_sha=deployment.commit_sha,
+            task_id=deployment.task_id,
         )
 
 
@@ -50,9 +55,13 @@ class ManagedResource:
 
 class Driver(Protocol):
     name: str
+    # Kubernetes and gitops deploy an image built from the commit; the local driver runs the
+    # commit itself, so a project without an image repository still deploys with it.
+    needs_image: bool
 
-    def apply(self, place: Place, manifests: list[dict[str, Any]]) -> None:
-        """Create or update everything in `manifests`; raise DeployFailed with the reason."""
+    def apply(self, place: Place, manifests: list[dict[str, Any]]) -> str | None:
+        """Create or update everything in `manifests`; raise DeployFailed with the reason.
+        Returns the environment's URL when the driver decides it (local), else None."""
 
     def destroy(self, places: Iterable[Place]) -> None:
         """Remove these environments; removing one that is gone already is not an error."""
@@ -67,8 +76,17 @@ class Driver(Protocol):
         """Remove what `list_managed` returned (garbage collection)."""
 
 
+def driver_for(project: Any) -> Driver:
+    """The project's own choice (Project.deploy_driver), else the DEPLOY_DRIVER setting."""
+    return get_driver(project.deploy_driver or None)
+
+
 def get_driver(name: str | None = None) -> Driver:
     name = name or settings.DEPLOY_DRIVER
+    if name == "local":
+        from deployments.drivers.local import LocalDriver
+
+        return LocalDriver.from_settings()
     if name == "gitops":
         from deployments.drivers.argocd import ArgoCD
         from deployments.drivers.gitops import GitOpsDriver
@@ -95,7 +113,7 @@ def get_driver(name: str | None = None) -> Driver:
 
         return DisabledDriver()
     raise errors.NotConfigured(
-        f"DEPLOY_DRIVER={name!r} is not a driver; use gitops, kubernetes or disabled."
+        f"DEPLOY_DRIVER={name!r} is not a driver; use gitops, kubernetes, local or disabled."
     )
 
 

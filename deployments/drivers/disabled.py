@@ -10,12 +10,14 @@ from deployments.drivers.base import ManagedResource, Place
 
 MESSAGE = (
     "Deployments are switched off (DEPLOY_DRIVER=disabled). "
-    "Set DEPLOY_DRIVER to gitops or kubernetes to deploy previews and releases."
+    "Set DEPLOY_DRIVER to gitops or kubernetes, or the project's deploy driver to local, "
+    "to deploy previews and releases."
 )
 
 
 class DisabledDriver:
     name = "disabled"
+    needs_image = False
 
     def _refuse(self) -> NoReturn:
         raise errors.NotConfigured(MESSAGE)

@@ -58,6 +58,7 @@ def directory_of(place: Place) -> str:
 
 class GitOpsDriver:
     name = "gitops"
+    needs_image = True
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
 
 class KubernetesDriver:
     name = "kubernetes"
+    needs_image = True
 
     def __init__(
         self,

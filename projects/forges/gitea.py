@@ -354,6 +354,8 @@ class GiteaForge:
         self.project = project
 
     def _repo(self) -> tuple[str, str]:
+        if not settings.GITEA_URL:  # the first thing to fix, before the project's fields
+            raise errors.NotConfigured(NOT_CONFIGURED)
         if not (self.project.gitea_owner and self.project.gitea_repo):
             raise errors.InvalidInput(
                 f"Project {self.project.slug} has no Gitea repository: set its owner and "

@@ -174,7 +174,8 @@ def test_release_then_claim_again_and_update_status(mcp_url):
 def test_integration_tools_answer_not_configured(mcp_url, settings):
     settings.GITEA_URL = ""
     settings.DEPLOY_DRIVER = "disabled"
-    task = factories.make_task()
+    # With a branch already (as after create_branch), so create_pull_request reaches the forge.
+    task = factories.make_task(branch_name="task/1-pr")
     _, token = factories.make_agent()
 
     async def claim():
