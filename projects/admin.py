@@ -93,7 +93,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     list_display = ("delivery_id", "event", "project", "outcome", "received_at", "processed_at")
     list_filter = ("outcome", "event", "project")
-    search_fields = ("delivery_id", "event", "detail")
+    search_fields = ("delivery_id", "event_key", "event", "detail")
     list_select_related = ("project",)
     date_hierarchy = "received_at"
 

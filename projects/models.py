@@ -120,6 +120,9 @@ class WebhookDelivery(models.Model):
     delivery_id = models.CharField(max_length=100, unique=True)
     event = models.CharField(max_length=60)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL)
+    # What the event is about, read from the signed body (a comment's id, a push's ref and
+    # shas, …): a replay under a new delivery id has the same key and no second effect.
+    event_key = models.CharField(max_length=200, null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -129,6 +132,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event_key"], name="webhook_event_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"

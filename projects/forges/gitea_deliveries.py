@@ -2,7 +2,10 @@
 
 `delivery_receive` is what the view calls with the raw body: it checks the signature before the
 body is parsed, and records X-Gitea-Delivery under a unique key so a redelivery has no second
-effect. `delivery_process` runs in a job and applies the event to the task it concerns.
+effect. The event's own identity (`event_key`: a comment's id, a review, a push's ref and shas,
+a pull request's action at its head sha) is recorded under a second unique key, per project: a
+signed body replayed under a new X-Gitea-Delivery id is a duplicate too. `delivery_process`
+runs in a job and applies the event to the task it concerns.
 """
 
 from __future__ import annotations
@@ -98,16 +101,82 @@ def delivery_receive(
             f"Unknown repository '{full_name[:200]}' for project {project.slug}.",
             fields={"repository": ["Not this project's repository."]},
         )
+    key = event_key(event, payload, body)
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(
-                delivery_id=delivery_id, event=event, project=project, payload=payload
+                delivery_id=delivery_id,
+                event=event,
+                project=project,
+                payload=payload,
+                event_key=key,
             )
             transaction.on_commit(lambda: _start_processing(delivery.pk))
     except IntegrityError:
-        # The same X-Gitea-Delivery again (a redelivery, or two racing): its first copy counts.
+        # The same X-Gitea-Delivery again (a redelivery, or two racing), or the same event under
+        # another delivery id (a replayed body): its first copy counts.
+        logger.info("gitea webhook duplicate: project=%s event key=%s", project.slug, key)
         return Received(delivery=None, duplicate=True)
     return Received(delivery=delivery, duplicate=False)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def review_identity(payload: dict[str, Any]) -> str:
+    """A review's identity: Gitea's id when the payload has one, else what makes it this review
+    (the PR, its head sha, the reviewer, the verdict, the text)."""
+    review = payload.get("review") or {}
+    if isinstance(review, dict) and review.get("id") not in (None, ""):
+        return f"review-{review['id']}"
+    pr = payload.get("pull_request") or {}
+    head = (pr.get("head") or {}) if isinstance(pr, dict) else {}
+    sender = payload.get("sender") or {}
+    return "review-event-" + _digest(
+        pr.get("number") if isinstance(pr, dict) else None,
+        head.get("sha") if isinstance(head, dict) else None,
+        sender.get("id") or sender.get("login") if isinstance(sender, dict) else None,
+        review.get("type") if isinstance(review, dict) else None,
+        review.get("content") if isinstance(review, dict) else None,
+    )
+
+
+def event_key(event: str, payload: dict[str, Any], body: bytes) -> str:
+    """What the event is about, from the signed body; the same for every copy of one event.
+
+    Falls back on the body's hash: a replay is byte for byte the body that was signed.
+    """
+
+    def get(data: Any, *path: str) -> Any:
+        for name in path:
+            data = data.get(name) if isinstance(data, dict) else None
+        return data
+
+    if event in REVIEW_EVENTS:
+        key = review_identity(payload)  # one review, whichever of its event names Gitea sent
+    elif event == "issue_comment" and get(payload, "comment", "id") is not None:
+        key = f"comment-{get(payload, 'comment', 'id')}-{payload.get('action') or 'created'}"
+    elif event == "push" and payload.get("ref") and payload.get("after"):
+        key = f"push-{_digest(payload['ref'], payload.get('before'), payload['after'])}"
+    elif event == "pull_request" and get(payload, "pull_request", "number") is not None:
+        pr = payload["pull_request"]
+        key = "pr-{}-{}-{}".format(
+            pr["number"],
+            payload.get("action") or "",
+            _digest(get(pr, "head", "sha"), pr.get("updated_at"), pr.get("merged")),
+        )
+    elif event == "status" and payload.get("sha"):
+        key = "status-" + _digest(
+            payload["sha"],
+            payload.get("context"),
+            payload.get("state"),
+            payload.get("id"),
+            payload.get("updated_at"),
+        )
+    else:
+        key = f"{event}-body-{hashlib.sha256(body).hexdigest()[:32]}"
+    return key[:200]
 
 
 def _start_processing(delivery_pk: int) -> None:
@@ -214,7 +283,9 @@ def _on_review(delivery: WebhookDelivery) -> str:
         source=TaskFeedback.Source.GITEA_REVIEW,
         author=str((payload.get("sender") or {}).get("login") or ""),
         body=text[: settings.TEXT_FIELD_MAX],
-        external_id=f"delivery-{delivery.delivery_id}",
+        # The review's identity, not the delivery's: a replay under a new id adds nothing, and
+        # the reconcile job (which reads reviews by id) finds it already there.
+        external_id=review_identity(payload)[:100],
         actor=ACTOR,
     )
     return f"task {task.pk}: review feedback"

@@ -339,7 +339,7 @@ def test_webhook_throttle_scope_applies(
         post(
             client,
             repo_project,
-            push(task),
+            push(task, sha=f"{i + 1:040x}"),  # distinct pushes: one event replayed is a duplicate
             delivery=f"t{i}",
             capture=django_capture_on_commit_callbacks,
         ).status_code
