@@ -291,79 +291,54 @@ def test_request_changes_on_a_task_in_progress_is_feedback_and_the_task_stays(
 # --- bad input: a clear error and nothing changed ---------------------------------------------
 
 
+def refused(task: Task, data: dict, *, role: str = "member", status: int = 200) -> str:
+    """Post the review form; assert the answer's status and that nothing changed; the page."""
+    before = snapshot(task)
+    response = signed_in(task.project, role).post(review_url(task), data, follow=True)
+    assert response.status_code == status
+    assert snapshot(task) == before
+    return response.content.decode()
+
+
 def test_an_empty_comment_is_refused(local_project, seeded):
     task = with_pull_request(local_project, seeded[1])
-    client = signed_in(local_project, "member")
-    before = snapshot(task)
-
     for body in ("", "   "):
-        response = client.post(
-            review_url(task), {"body": body, "verdict": "changes_requested"}, follow=True
-        )
-        assert response.status_code == 200
-        assert "Say something: the comment text is required." in response.content.decode()
-        assert snapshot(task) == before
+        html = refused(task, {"body": body, "verdict": "changes_requested"})
+        assert "Say something: the comment text is required." in html
 
 
 def test_an_unknown_verdict_is_refused(local_project, seeded):
     task = with_pull_request(local_project, seeded[1])
-    before = snapshot(task)
-    response = signed_in(local_project, "member").post(
-        review_url(task), {"body": "ok", "verdict": "approve"}, follow=True
-    )
-    assert "Choose Comment or Request changes." in response.content.decode()
-    assert snapshot(task) == before
+    html = refused(task, {"body": "ok", "verdict": "approve"})
+    assert "Choose Comment or Request changes." in html
 
 
 def test_a_task_without_a_pull_request_is_refused(local_project, seeded):
     task = factories.make_task(project=local_project, state=S.IN_PROGRESS)
-    before = snapshot(task)
-
-    response = signed_in(local_project, "member").post(
-        review_url(task), {"body": "Looks good", "verdict": "comment"}, follow=True
-    )
-
-    html = response.content.decode()
+    html = refused(task, {"body": "Looks good", "verdict": "comment"})
     assert f"Task {task.pk} has no pull request yet" in html
     assert 'id="pull-request"' not in html
-    assert snapshot(task) == before
 
 
 def test_a_gitea_task_is_refused_on_the_local_form(db):
     project = factories.make_project()
     task = factories.make_task(project=project, pr_number=4, pr_url="https://git.example/p/4")
-    before = snapshot(task)
-    response = signed_in(project, "member").post(
-        review_url(task), {"body": "hi", "verdict": "comment"}, follow=True
-    )
-    assert "pull request lives on Gitea: review it there" in response.content.decode()
-    assert snapshot(task) == before
+    html = refused(task, {"body": "hi", "verdict": "comment"})
+    assert "pull request lives on Gitea: review it there" in html
 
 
 def test_requesting_changes_on_a_merged_pull_request_is_refused(local_project, seeded):
     task = with_pull_request(local_project, seeded[1])
     services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
-    before = snapshot(task)
-    response = signed_in(local_project, "member").post(
-        review_url(task), {"body": "More", "verdict": "changes_requested"}, follow=True
-    )
-    assert "Pull request #1 is merged: changes can be requested only on an open" in (
-        response.content.decode()
-    )
-    assert snapshot(task) == before
+    html = refused(task, {"body": "More", "verdict": "changes_requested"})
+    assert "Pull request #1 is merged: changes can be requested only on an open" in html
 
 
 def test_a_viewer_is_refused_with_the_role_named(local_project, seeded):
     task = with_pull_request(local_project, seeded[1])
-    before = snapshot(task)
-
-    response = signed_in(local_project, "viewer").post(
-        review_url(task), {"body": "Let me in", "verdict": "changes_requested"}
-    )
-
-    assert response.status_code == 403
-    assert "This needs the &#x27;member&#x27; role" in response.content.decode()
-    assert snapshot(task) == before
+    data = {"body": "Let me in", "verdict": "changes_requested"}
+    html = refused(task, data, role="viewer", status=403)
+    assert "This needs the &#x27;member&#x27; role" in html
 
 
 def test_a_post_without_the_csrf_token_is_refused(local_project, seeded):
