@@ -284,6 +284,10 @@ GITOPS_REPO_URL = env("GITOPS_REPO_URL", default=str(VAR_DIR / "gitops.git"))
 KUBECONFIG = env("KUBECONFIG", default="")
 PREVIEW_DOMAIN = env("PREVIEW_DOMAIN", default="preview.localhost")
 PREVIEW_TTL = env("PREVIEW_TTL", default="7d")
+# A preview's TTL may be extended by at most this many hours at a time, and this many times
+# (deployments/services.preview_extend); beyond, the request is refused and nothing changes.
+PREVIEW_EXTEND_MAX_HOURS = env.int("PREVIEW_EXTEND_MAX_HOURS", default=720)
+PREVIEW_EXTEND_MAX_COUNT = env.int("PREVIEW_EXTEND_MAX_COUNT", default=10)
 # Deployments (docs/deployments.md): where the ingress controller runs (the previews'
 # NetworkPolicy admits only it), its class, the gitops branch, how long the kubernetes driver
 # waits for a rollout, and how old an orphaned resource must be before it is collected.

@@ -2,7 +2,6 @@
 preview, extend a preview's TTL, list releases and roll one back. Thin views: validate, call a
 service or selector, shape the answer; domain errors become HTTP answers in aiworker.api."""
 
-from datetime import timedelta
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -87,8 +86,10 @@ class DeployPreviewInput(InputSerializer):
 
 
 class ExtendInput(InputSerializer):
+    # The range (1 to PREVIEW_EXTEND_MAX_HOURS) is the service's to check, with the settings
+    # of the moment; a number of any size is refused there with a 400, never a 500.
     hours = serializers.IntegerField(
-        min_value=1, max_value=services.MAX_EXTENSION.days * 24, required=False
+        required=False, help_text="Hours to add, 1 to PREVIEW_EXTEND_MAX_HOURS (default: one TTL)."
     )
 
 
@@ -156,9 +157,8 @@ class DeploymentExtendApi(APIView):
         if not request.user.has_perm(roles.DEPLOY_PREVIEW, project_id):
             raise errors.PermissionDenied(roles.denied_message(roles.DEPLOY_PREVIEW))
         data = validated(ExtendInput, request.data)
-        by = timedelta(hours=data["hours"]) if "hours" in data else None
         deployment = services.preview_extend(
-            deployment_id=pk, actor=Actor.of_user(request.user), by=by
+            deployment_id=pk, actor=Actor.of_user(request.user), hours=data.get("hours")
         )
         return Response(DeploymentOutput(deployment).data)
 

@@ -43,7 +43,6 @@ ACTIVE = (
 PREVIEW_STATES = frozenset(
     {TaskState.IN_PROGRESS, TaskState.NEEDS_INPUT, TaskState.READY_TO_TEST, TaskState.APPROVED}
 )
-MAX_EXTENSION = timedelta(days=90)
 EXPIRE_CHUNK = 200
 
 
@@ -224,14 +223,30 @@ def preview_destroy(*, task_id: int, actor: Actor) -> int:
     return done
 
 
-def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = None) -> Deployment:
-    """Push a preview's expiry later by `by` (default: one TTL) and re-apply its expiry label."""
-    by = settings.PREVIEW_TTL_DURATION if by is None else by
-    if not timedelta(0) < by <= MAX_EXTENSION:
-        raise errors.InvalidInput(
-            f"An extension is between 1 second and {MAX_EXTENSION.days} days.",
-            fields={"by": ["Out of range."]},
-        )
+def preview_extend(
+    *, deployment_id: int, actor: Actor, by: timedelta | None = None, hours: Any = None
+) -> Deployment:
+    """Push a preview's expiry later by `hours` (what people type) or `by` (default: one TTL,
+    at most the cap) and re-apply its expiry label.
+
+    Capped twice, both from settings: one extension is at most PREVIEW_EXTEND_MAX_HOURS, and a
+    preview is extended at most PREVIEW_EXTEND_MAX_COUNT times (its deploy.extended events).
+    Out of range is refused before anything is read or written.
+    """
+    cap = settings.PREVIEW_EXTEND_MAX_HOURS
+    most = timedelta(hours=cap)
+    out_of_range = errors.InvalidInput(
+        f"An extension is from 1 to {cap} hours (PREVIEW_EXTEND_MAX_HOURS).",
+        fields={"hours": [f"A whole number from 1 to {cap}."]},
+    )
+    if hours is not None:
+        # Checked as a number before any timedelta is built: a huge one overflowed (a 500).
+        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= cap:
+            raise out_of_range
+        by = timedelta(hours=hours)
+    by = min(settings.PREVIEW_TTL_DURATION, most) if by is None else by
+    if not timedelta(0) < by <= most:
+        raise out_of_range
     project = Project.objects.filter(deployments=deployment_id).first()
     driver = get_driver_checked(project)
     now = timezone.now()
@@ -252,6 +267,17 @@ def preview_extend(*, deployment_id: int, actor: Actor, by: timedelta | None = N
         if deployment.task is None:
             raise errors.Conflict(f"Deployment {deployment_id} no longer has a task.")
         _check_may_touch(actor=actor, task=deployment.task)
+        # Every extension of this preview counts (its deploy.extended events); a new commit
+        # deployed still gets a fresh TTL, and a destroyed preview deployed again starts over.
+        done = TaskEvent.objects.filter(
+            task=deployment.task, kind="deploy.extended", payload__deployment_id=deployment.pk
+        ).count()
+        if done >= settings.PREVIEW_EXTEND_MAX_COUNT:
+            raise errors.Conflict(
+                f"Preview {deployment.pk} was already extended {done} times, the most "
+                "PREVIEW_EXTEND_MAX_COUNT allows. Deploy a new commit for a fresh TTL, or "
+                "destroy the preview and deploy it again."
+            )
         deployment.expires_at = max(deployment.expires_at or now, now) + by
         # The local driver keeps the expiry in the database only: nothing to re-apply.
         rendered = (

@@ -4,8 +4,6 @@ buttons. The buttons call the same services as the API and the admin."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -53,9 +51,7 @@ def extend(request: HttpRequest, slug: str, deployment_id: int) -> HttpResponse:
     try:
         hours = int(request.POST.get("hours") or 24 * 7)
         deployment = services.preview_extend(
-            deployment_id=deployment_id,
-            actor=Actor.of_user(request.user),
-            by=timedelta(hours=hours),
+            deployment_id=deployment_id, actor=Actor.of_user(request.user), hours=hours
         )
     except ValueError:
         messages.error(request, "Hours must be a whole number.")
