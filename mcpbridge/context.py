@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.utils.text import slugify
 
 from agents.models import Agent
 from aiworker import errors
+from projects.forges import get_forge
 from projects.models import Project
 from tasks.models import Priority, Task, TaskFeedback, TaskQuestion
 from tasks.services import SPEC_FIELDS
@@ -23,9 +23,9 @@ def branch_name(task: Task) -> str:
 
 
 def clone_url(project: Project) -> str | None:
-    if not (settings.GITEA_URL and project.has_repository):
-        return None
-    return f"{settings.GITEA_URL.rstrip('/')}/{project.gitea_owner}/{project.gitea_repo}.git"
+    """Where the project's forge serves its repository (Gitea's, or the platform's own
+    `/git/<slug>.git` for the local forge); None when it has none."""
+    return get_forge(project).clone_url()
 
 
 def _iso(value: Any) -> str | None:
