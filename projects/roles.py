@@ -42,6 +42,8 @@ PROMOTE = "deployments.promote_release"
 ROLLBACK = "deployments.rollback_release"
 MANAGE_PROJECT = "projects.manage_project"
 MANAGE_AGENTS = "agents.manage_agents"
+# An agent pod's raw log (the CLI's output: code, commands, whatever it printed) on the console.
+VIEW_AGENT_LOG = "agents.view_agent_log"
 MANAGE_WEBHOOK_SECRET = "projects.manage_webhook_secret"
 
 # permission -> (the least role that holds it, the global Django permission that also grants it)
@@ -59,6 +61,7 @@ PERMISSIONS: dict[str, tuple[str, str | None]] = {
     ROLLBACK: (Role.RELEASER, "deployments.promote_release"),
     MANAGE_PROJECT: (Role.ADMIN, "projects.change_project"),
     MANAGE_AGENTS: (Role.ADMIN, "agents.change_agent"),
+    VIEW_AGENT_LOG: (Role.MEMBER, "agents.view_agent"),
     MANAGE_WEBHOOK_SECRET: (Role.ADMIN, "projects.change_project"),
 }
 
