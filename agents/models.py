@@ -56,6 +56,13 @@ class Agent(models.Model):
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        """The roles' question for an agent (projects/roles.agent_has_perm): a planner is a
+        member for planning within its project restriction; otherwise nothing."""
+        from projects import roles
+
+        return roles.agent_has_perm(self, perm, obj)
+
 
 class AgentMcpCall(models.Model):
     """An agent's calls of one MCP tool, made by its agent CLI (the runner's own are not

@@ -34,6 +34,9 @@ class Actor:
         # The system (beat jobs, the merge flow it was asked to run) acts on a person's behalf.
         if self.kind == "system":
             return True
+        if self.kind == "agent" and self.agent is not None:
+            # An agent answers for itself (agents.models.Agent.has_perm, from projects.roles).
+            return project is not None and bool(self.agent.has_perm(perm, project))
         if self.kind != "user" or not self.user:
             return False
         if project is None:

@@ -1,4 +1,11 @@
-"""Planning tools (SPEC §6), for agents with the can-plan flag, within their project restriction."""
+"""Planning tools (SPEC §6), for agents with the can-plan flag, within their project restriction.
+
+Each tool asks the roles' question the board and the REST API ask,
+``Actor.has_perm(PERM, project)`` (projects/roles.py): list_projects and list_tasks need
+VIEW_BOARD, create_task and create_subtasks CREATE_TASK, submit_specification EDIT_TASK. For an
+agent the answer is projects/roles.agent_has_perm: a planner is a member for planning, in its
+project only when it has one.
+"""
 
 from typing import Annotated, Any, Literal
 
@@ -13,6 +20,7 @@ from aiworker.actors import Actor
 from mcpbridge import context as shape
 from mcpbridge.auth import run_as_agent
 from mcpbridge.tool_meta import ADD, OVERWRITE, READ, tool
+from projects import roles
 from projects.models import Project
 from tasks import planning
 from tasks import services as task_services
@@ -46,11 +54,21 @@ def _require_planner(agent: Agent) -> None:
         )
 
 
+def _may(agent: Agent, perm: str, project: Project) -> None:
+    """The roles' question, as every surface asks it (PermissionDenied naming why not)."""
+    if not Actor.of_agent(agent).has_perm(perm, project):
+        raise errors.PermissionDenied(roles.agent_denied_message(agent, perm, project))
+
+
 def _projects(*, agent: Agent) -> dict[str, Any]:
     _require_planner(agent)
     scope = Project.objects.all()
     if agent.project_id:
         scope = scope.filter(pk=agent.project_id)
+    visible = [
+        p for p in scope.order_by("name") if Actor.of_agent(agent).has_perm(roles.VIEW_BOARD, p)
+    ]
+    scope = scope.filter(pk__in=[p.pk for p in visible])
     counts: dict[int, dict[str, int]] = {}
     rows = Task.objects.filter(project__in=scope).values("project_id", "state")
     for row in rows.annotate(n=Count("id")):
@@ -73,6 +91,7 @@ def _tasks(*, agent: Agent, project: str, state: str | None) -> dict[str, Any]:
     scope = shape.agent_project(agent, project)
     if scope is None:
         raise errors.InvalidInput("project is required.", fields={"project": ["Required."]})
+    _may(agent, roles.VIEW_BOARD, scope)
     tasks = (
         Task.objects.filter(project=scope)
         .select_related("assigned_agent")
@@ -95,6 +114,7 @@ def _create(*, agent: Agent, project: str, title: str, description: str, priorit
     scope = shape.agent_project(agent, project)
     if scope is None:
         raise errors.InvalidInput("project is required.", fields={"project": ["Required."]})
+    _may(agent, roles.CREATE_TASK, scope)
     task = task_services.task_create(
         project=scope,
         title=title,
@@ -107,7 +127,7 @@ def _create(*, agent: Agent, project: str, title: str, description: str, priorit
 
 def _specify(*, agent: Agent, task_id: int, spec: dict[str, str]) -> dict[str, Any]:
     _require_planner(agent)
-    shape.visible_task(agent, task_id)
+    _may(agent, roles.EDIT_TASK, shape.visible_task(agent, task_id).project)
     if not spec:
         raise errors.InvalidInput(
             "Give at least one specification field.", fields={"spec": ["Empty."]}
@@ -118,7 +138,7 @@ def _specify(*, agent: Agent, task_id: int, spec: dict[str, str]) -> dict[str, A
 
 def _subtasks(*, agent: Agent, task_id: int, subtasks: list[dict[str, Any]]) -> dict:
     _require_planner(agent)
-    shape.visible_task(agent, task_id)
+    _may(agent, roles.CREATE_TASK, shape.visible_task(agent, task_id).project)
     created = planning.task_create_subtasks(
         parent_id=task_id, subtasks=subtasks, actor=Actor.of_agent(agent)
     )

@@ -149,3 +149,33 @@ def visible_projects(user: Any, perm: str = VIEW_BOARD) -> QuerySet[Project]:
 
 def role_names() -> list[str]:
     return [r.value for r in ORDER]
+
+
+# An agent holds no membership: what it may do follows from how an operator or a project admin
+# registered it. A planning agent (can-plan) acts as a member for planning, in its project
+# (or in every project when it has none): it sees the board, creates tasks and edits them (their
+# specification, their subtasks). Nothing else: approving, releasing and managing stay people's.
+PLANNER_PERMISSIONS = frozenset({VIEW_BOARD, CREATE_TASK, EDIT_TASK})
+
+
+def agent_has_perm(agent: Any, perm: str, project: Any = None) -> bool:
+    """The same question as ``user.has_perm(perm, project)``, for an agent (Actor.has_perm)."""
+    if agent is None or getattr(agent, "revoked_at", None) is not None:
+        return False
+    if not getattr(agent, "can_plan", False) or perm not in PLANNER_PERMISSIONS:
+        return False
+    pid = _project_id(project)
+    if pid is None:
+        return False
+    return agent.project_id is None or agent.project_id == pid
+
+
+def agent_denied_message(agent: Any, perm: str, project: Any = None) -> str:
+    where = f" in project '{project.slug}'" if isinstance(project, Project) else ""
+    if not getattr(agent, "can_plan", False):
+        why = "planning tools need the can-plan flag (an operator sets it on the agent)"
+    elif agent.project_id is not None and agent.project_id != _project_id(project):
+        why = "it works only on its own project"
+    else:
+        why = f"agents never hold {perm}"
+    return f"Agent {agent.name} may not do this{where} (permission {perm}): {why}."
