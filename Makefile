@@ -23,10 +23,10 @@ contract-deps: tests/contract/node_modules/.package-lock.json
 tests/contract/node_modules/.package-lock.json: tests/contract/package.json tests/contract/package-lock.json
 	npm ci --prefix tests/contract --no-audit --no-fund
 
-# The real agent CLIs (Claude Code, Codex, OpenCode) at the versions the agent image carries,
-# for running them on a laptop and for the end-to-end tests still to come (no test drives them
-# yet, so `make test` does not install them). `npm install` rather than `npm ci`: npm 11's ci
-# refuses this lock over the CLIs' optional per-platform packages.
+# The real agent CLIs (Claude Code, Codex, OpenCode) at the versions the agent image carries:
+# tests/agent_cli/test_real_clis.py drives each through the runner (so `make test` installs
+# them), and they run on a laptop too. `npm install` rather than `npm ci`: npm 11's ci refuses
+# this lock over opencode-ai's optional per-platform packages (npm 9's ci, the image's, takes it).
 agent-cli-deps: tests/agent_cli/node_modules/.package-lock.json
 
 tests/agent_cli/node_modules/.package-lock.json: tests/agent_cli/package.json tests/agent_cli/package-lock.json
@@ -61,11 +61,11 @@ run: demo
 	exec env WEB_PORT=$(PORT) CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem://localhost/}} \
 		$(VENV)/bin/honcho start --port $(PORT)
 
-test: install contract-deps schemathesis-deps
+test: install contract-deps schemathesis-deps agent-cli-deps
 	$(PY) -m pytest
 
 # The same suite on MariaDB + Redis (what CI's second run does).
-test-mariadb: install contract-deps schemathesis-deps
+test-mariadb: install contract-deps schemathesis-deps agent-cli-deps
 	DATABASE_URL=$${DATABASE_URL:-mysql://root@127.0.0.1:3306/aiworker} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) -m pytest
 
