@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +15,7 @@ from aiworker import errors
 from aiworker.actors import Actor
 from deployments import selectors, services
 from deployments.models import Deployment, Environment
+from projects import roles
 from projects.models import Project
 
 HISTORY = 50
@@ -23,6 +25,8 @@ HISTORY = 50
 @require_GET
 def deployments_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project, slug=slug)
+    if not request.user.has_perm(roles.VIEW_BOARD, project):  # as the board (tasks/views.py)
+        raise PermissionDenied(roles.denied_message(roles.VIEW_BOARD, project))
     history = list(selectors.deployment_list(project_id=project.pk)[:HISTORY])
     previews = list(
         selectors.deployment_list(project_id=project.pk, environment=Environment.PREVIEW).filter(
@@ -38,7 +42,7 @@ def deployments_page(request: HttpRequest, slug: str) -> HttpResponse:
         "previews": previews,
         "history": history,
         "releases": releases,
-        "may_promote": request.user.has_perm("deployments.promote_release"),
+        "may_promote": request.user.has_perm(roles.ROLLBACK, project),
     }
     return render(request, "deployments/page.html", context)
 

@@ -3,6 +3,7 @@
 often, gets a clear refusal (400 or 409 in the API, a message on the page), never a 500, and
 the preview's expiry, manifests and timeline stay as they were."""
 
+import html
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from rest_framework.test import APIClient
 
 from deployments import services
 from deployments.models import Deployment
+from projects.models import Membership
 from tasks.models import TaskEvent
 from tests import factories
 
@@ -88,3 +90,26 @@ def test_the_default_extension_stays_within_the_cap(deployment, settings):
     before = Deployment.objects.get(pk=deployment.pk).expires_at
     extended = services.preview_extend(deployment_id=deployment.pk, actor=factories.system())
     assert extended.expires_at - before == timedelta(hours=24)
+
+
+def test_the_deployments_page_asks_the_roles(client, deployment, settings):
+    """Someone outside the project gets 403 naming the role, not its previews; a viewer sees
+    the page but no Roll back button, and cannot extend."""
+    settings.PROJECT_DEFAULT_ROLE = ""
+    project = deployment.project
+    stranger = factories.make_user()
+    client.force_login(stranger)
+    refused = client.get(f"/projects/{project.slug}/deployments/")
+    assert refused.status_code == 403
+    assert deployment.url not in refused.content.decode()
+    viewer = factories.make_user()
+    Membership.objects.create(project=project, user=viewer, role="viewer")
+    client.force_login(viewer)
+    page = client.get(f"/projects/{project.slug}/deployments/")
+    assert page.status_code == 200 and "Roll back" not in page.content.decode()
+    before = _state(deployment)
+    answer = client.post(
+        f"/projects/{project.slug}/deployments/{deployment.pk}/extend/", {"hours": "1"}, follow=True
+    )
+    assert "'member' role" in html.unescape(answer.content.decode())
+    assert _state(deployment) == before
