@@ -58,7 +58,7 @@ PORT ?= 8000
 
 run: demo
 	@echo "make run: web, MCP and boards on http://127.0.0.1:$(PORT)/; Celery worker and beat beside it"
-	exec env WEB_PORT=$(PORT) CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem://localhost/}} \
+	exec env WEB_PORT=$(PORT) PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem://localhost/}} \
 		$(VENV)/bin/honcho start --port $(PORT)
 
 test: install contract-deps schemathesis-deps agent-cli-deps

@@ -15,7 +15,7 @@ def test_seed_demo_fills_every_column_and_is_idempotent(db, settings, tmp_path, 
     project = Project.objects.get(slug="demo")
     states = set(Task.objects.filter(project=project).values_list("state", flat=True))
     assert states == set(TaskState.values)
-    assert Project.objects.count() == 1 and Agent.objects.count() == 2
+    assert Project.objects.count() == 1 and Agent.objects.count() == 3
     assert Task.objects.count() == 10
     # Every active task has its own holder and a lease; staging and production have releases.
     for agent in Agent.objects.all():

@@ -57,9 +57,14 @@ class GitFailed(errors.Unavailable):
 
 
 def run(
-    repo: Path, *args: str, cwd: Path | None = None, check: bool = True, input: bytes | None = None
+    repo: Path,
+    *args: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    input: bytes | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> str:
-    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env_extra or {})}
     env.pop("AIWORKER_ALLOWED_REFS", None)
     command = ["git", "-c", "commit.gpgsign=false"]
     if cwd is None:
@@ -186,6 +191,27 @@ def merge(repo: Path, *, head: str, base: str, message: str, no_ff: bool) -> str
             shutil.rmtree(work, ignore_errors=True)
             run(repo, "worktree", "prune", check=False)
         return sha_of(repo, base)
+
+
+def commit_directory(repo: Path, source: Path, *, message: str, branches: tuple[str, ...]) -> str:
+    """Commit every file under `source` on top of the first of `branches` and point all of
+    them at that commit (seeding a new repository); the new sha. A temporary index keeps the
+    repository's own state untouched."""
+    with locked(repo), tempfile.TemporaryDirectory(prefix="aiw-seed-") as tmp:
+        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        here = ("--git-dir", str(repo), "--work-tree", str(source))
+        run(repo, *here, "add", "--all", cwd=source, env_extra=index)
+        tree = run(repo, *here, "write-tree", cwd=source, env_extra=index)
+        parent = sha_of(repo, branches[0])
+        commit = run(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
+        for branch in branches:
+            run(repo, "update-ref", f"refs/heads/{branch}", commit)
+        return commit
+
+
+def tree_is_empty(repo: Path, branch: str) -> bool:
+    """Whether `branch` holds no file (a repository the platform just created)."""
+    return run(repo, "rev-parse", f"refs/heads/{branch}^{{tree}}", check=False) == EMPTY_TREE
 
 
 def is_ancestor(repo: Path, older: str, newer: str) -> bool:

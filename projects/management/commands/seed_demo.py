@@ -1,5 +1,9 @@
 """Load the demo project (tasks in every column, a demo agent) and an admin login.
 
+Without GITEA_URL the project runs in local mode: the local forge holds its repository, seeded
+with the small web app in projects/demo_app/, and the local driver runs that app for previews,
+staging and production (`manage.py run_demo_agent` then works its tasks; README "Local mode").
+
 Idempotent: a second run prints the same credentials and creates nothing new. The generated
 credentials are kept in var/demo-credentials.json (git-ignored, mode 0600) so they can be
 printed again; they are for a developer's machine only.
@@ -22,12 +26,15 @@ from agents.models import Agent
 from agents.services import agent_create
 from aiworker.actors import Actor
 from deployments.models import Release
+from projects.forges import local_git
+from projects.forges.local import LocalForge
 from projects.models import Membership, Project
 from tasks.models import Priority, Task, TaskQuestion
 from tasks.services import record_event, task_create
 from tasks.states import TaskState
 
 DEMO_SLUG = "demo"
+DEMO_APP = Path(__file__).resolve().parents[2] / "demo_app"
 # (title, state, priority) — at least one task in every column of the board.
 DEMO_TASKS = [
     ("Add a health endpoint", TaskState.BACKLOG, Priority.HIGH),
@@ -85,11 +92,23 @@ class Command(BaseCommand):
                 user=user, project=project, defaults={"role": Membership.Role.ADMIN}
             )
 
-    def _second_agent(self) -> Agent:
-        agent = Agent.objects.filter(name="demo-agent-2").first()
+    def _other_agent(self, name: str) -> Agent:
+        agent = Agent.objects.filter(name=name).first()
         if agent is None:
-            agent, _ = agent_create(name="demo-agent-2")  # its token is never shown
+            agent, _ = agent_create(name=name)  # its token is never shown
         return agent
+
+    def _repository(self, project: Project) -> str:
+        """Local mode: the repository, with the demo app committed on every branch of the
+        flow when the platform just created it; the sha the branches start at."""
+        forge = LocalForge(project)
+        forge.ensure_repository()
+        branches = (project.default_branch, project.staging_branch, project.production_branch)
+        if local_git.tree_is_empty(forge.path, project.default_branch):
+            return local_git.commit_directory(
+                forge.path, DEMO_APP, message="The demo shop", branches=branches
+            )
+        return local_git.sha_of(forge.path, project.production_branch)
 
     def _agent(self, saved: dict[str, str]) -> str:
         agent = Agent.objects.filter(name="demo-agent").first()
@@ -104,22 +123,29 @@ class Command(BaseCommand):
     def _project(self) -> bool:
         if Project.objects.filter(slug=DEMO_SLUG).exists():
             return False
+        local = not settings.GITEA_URL
+        on_gitea = {
+            "gitea_owner": "demo",
+            "gitea_repo": "shop",
+            "image_repository": "registry.example.com/demo/shop",
+        }
         project = Project.objects.create(
             name="Demo shop",
             slug=DEMO_SLUG,
             description="A demo project with a task in every column.",
-            gitea_owner="demo",
-            gitea_repo="shop",
-            image_repository="registry.example.com/demo/shop",
             wip_limits={"in_progress": 3},
+            run_command="python app.py {port}",
+            health_path="/health",
+            **({} if local else on_gitea),
         )
+        seeded_sha = self._repository(project) if local else ""
         actor = Actor.system("demo loader")
-        # Every active task has its own holder and a real lease (SPEC §5): the demo agent
-        # holds one, a second demo agent the one waiting on a question. Under `make run`
-        # the watchdog gives their tasks back if nobody drives them, and says so.
+        # Every active task has its own holder and a real lease (SPEC §5): two other demo
+        # agents hold them, so the demo agent `make run` starts is free for new tasks. Under
+        # `make run` the watchdog gives their tasks back if nobody drives them, and says so.
         holders = {
-            TaskState.IN_PROGRESS: Agent.objects.get(name="demo-agent"),
-            TaskState.NEEDS_INPUT: self._second_agent(),
+            TaskState.IN_PROGRESS: self._other_agent("demo-agent-3"),
+            TaskState.NEEDS_INPUT: self._other_agent("demo-agent-2"),
         }
         now = timezone.now()
         for title, state, priority in DEMO_TASKS:
@@ -157,6 +183,7 @@ class Command(BaseCommand):
                 release = Release.objects.create(
                     project=project,
                     environment=state,
+                    commit_sha=seeded_sha,  # local mode: what a rollback returns to
                     status=Release.Status.LIVE,
                     deployed_at=now,
                 )

@@ -1,0 +1,105 @@
+"""Run the demo agent: the real runner (agents/runner.py) with the demo's scripted agent command.
+
+`make run` starts it beside the web server (Procfile `agent:`). It takes the demo agent's
+token from var/demo-credentials.json (written by seed_demo; rotated and saved again when it is
+missing or no longer valid), waits for the platform to answer, then replaces itself with the
+runner, the token passed in its environment only. AGENT_COMMAND, when set, runs a real agent
+CLI instead of agents/demo_agent.py; nothing else changes.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from agents.models import Agent
+from agents.services import agent_rotate_token, hash_token
+from projects.models import Project
+
+DEMO_AGENT = "demo-agent"
+PLATFORM_WAIT = 120.0  # seconds: the web server of `make run` starts beside this process
+
+
+def runner_environment(
+    *, base_url: str, token: str, workdir: Path, poll_interval: str = "2"
+) -> dict[str, str]:
+    """The runner's environment for the demo agent of the platform at `base_url`."""
+    root = str(settings.BASE_DIR)
+    return {
+        **os.environ,
+        "AIWORKER_MCP_URL": f"{base_url}/mcp",
+        "AIWORKER_AGENT_TOKEN": token,
+        "AIWORKER_PROJECT": "demo",
+        "AGENT_COMMAND": os.environ.get("AGENT_COMMAND")
+        or f"{sys.executable} -m agents.demo_agent",
+        # The local forge takes the agent's token as the git credential too.
+        "GIT_AUTH_HEADER": f"Authorization: Bearer {token}",
+        "WORKDIR": str(workdir),
+        "POLL_INTERVAL": str(poll_interval),
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
+
+
+class Command(BaseCommand):
+    help = "Run the demo agent (the runner with a scripted agent command) against this platform."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--base-url", default=settings.PUBLIC_BASE_URL)
+        parser.add_argument("--poll-interval", default="2")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        agent = Agent.objects.filter(name=DEMO_AGENT).first()
+        if agent is None:
+            raise CommandError("No demo agent: run `manage.py seed_demo` first.")
+        demo = Project.objects.filter(slug="demo").first()
+        if demo is None or demo.forge != Project.Forge.LOCAL:
+            # Under honcho one process ending stops them all: stay, and say why idle.
+            self.stdout.write("demo agent: off (the demo project is not on the local forge)")
+            self.stdout.flush()
+            while True:
+                time.sleep(3600)
+        token = self._token(agent)
+        base = options["base_url"].rstrip("/")
+        self._wait_for(f"{base}/api/health/")
+        env = runner_environment(
+            base_url=base,
+            token=token,
+            workdir=Path(settings.VAR_DIR) / "demo-agent",
+            poll_interval=options["poll_interval"],
+        )
+        self.stdout.write(f"demo agent: working the demo project's tasks through {base}/mcp")
+        self.stdout.flush()
+        os.chdir(settings.BASE_DIR)
+        os.execvpe(sys.executable, [sys.executable, "-m", "agents.runner"], env)
+
+    def _token(self, agent: Agent) -> str:
+        path = Path(settings.VAR_DIR) / "demo-credentials.json"
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        token = saved.get("agent_token", "")
+        if token and hash_token(token) == agent.token_hash and agent.revoked_at is None:
+            return str(token)
+        with transaction.atomic():
+            token = agent_rotate_token(agent_id=agent.pk)
+        saved["agent_token"] = token
+        path.write_text(json.dumps(saved))
+        path.chmod(0o600)
+        return token
+
+    def _wait_for(self, url: str) -> None:
+        deadline = time.monotonic() + PLATFORM_WAIT
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise CommandError(f"{url} did not answer within {PLATFORM_WAIT:g}s.") from None
+                time.sleep(0.5)
