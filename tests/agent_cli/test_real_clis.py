@@ -128,6 +128,9 @@ def start_runner(tmp_path, model):
                 "ANTHROPIC_API_KEY": f"sk-{secrets.token_hex(8)}",
                 "OPENAI_BASE_URL": f"{model.url}/v1",
                 "OPENAI_API_KEY": f"sk-{secrets.token_hex(8)}",
+                # OpenCode installs its plugin package from npm in the background at each start
+                # (20-30 MB into a fresh HOME); the run needs none of it, so keep it offline.
+                "npm_config_offline": "true",
             }
         )
         if MODELS[kind]:
@@ -211,6 +214,10 @@ def _run_to_ready(kind, platform, model, start_runner, mcp_url: str) -> tuple[Ta
         task=task, kind="progress", actor_agent=agent, message="Scripted model: reading the task."
     ).exists()
     assert token not in runner.output()
+    # Neither the runner nor the CLI wrote the token anywhere: checkout, CLI home, HOME.
+    workdir = Path(runner.log).parent
+    assert _files_holding(workdir / "runner", token) == []
+    assert _files_holding(workdir / "home", token) == []
     return task, runner
 
 
@@ -218,6 +225,11 @@ def _run_to_ready(kind, platform, model, start_runner, mcp_url: str) -> tuple[Ta
 def test_the_real_cli_takes_a_task_to_ready_to_test(kind, platform, model, start_runner):
     _, runner = _run_to_ready(kind, platform, model, start_runner, "")
     assert runner.stop(signal.SIGTERM) == 0
+
+
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    needle = secret.encode()
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
 @pytest.mark.parametrize("kind", cli_kinds())
