@@ -90,6 +90,21 @@ class LocalDriver:
             raise DeployFailed(f"Project {project.slug} has no run command to start.")
         if not place.commit_sha:
             raise DeployFailed("No commit to deploy.")
+        # One deploy of an environment at a time (a push and the agent's trigger_preview_deploy
+        # both ask for the same commit): the second finds it running and keeps it.
+        with self._locked(f".{place.namespace}.lock"):
+            running = self.running(place.namespace)
+            health_path = project.health_path
+            if (
+                running is not None
+                and running.commit_sha == place.commit_sha
+                and self.is_alive(running)
+                and _answers(f"http://{HOST}:{running.port}{health_path}")
+            ):
+                return running.url
+            return self._replace(project, place)
+
+    def _replace(self, project: Project, place: Place) -> str:
         self._stop(place.namespace)
         home = self.root / place.namespace
         home.mkdir(parents=True, exist_ok=True)
@@ -107,7 +122,7 @@ class LocalDriver:
             )
         except local_git.GitFailed as exc:
             raise DeployFailed(f"Cannot check out {place.commit_sha[:12]}: {exc.message}") from None
-        with self._port_lock():
+        with self._locked(".ports.lock"):
             port = self._free_port()
             process = self._start(project, place, worktree=worktree, port=port)
             self._write_state(
@@ -255,13 +270,14 @@ class LocalDriver:
         home = self.root / key
         if not home.is_dir():
             return
-        self._stop(key)
-        running = self.running(key)
-        project = None
-        if running is not None and running.project_id is not None:
-            project = Project.objects.filter(pk=running.project_id).first()
-        self._remove_worktree(project, home / "worktree")
-        shutil.rmtree(home, ignore_errors=True)
+        with self._locked(f".{key}.lock"):
+            self._stop(key)
+            running = self.running(key)
+            project = None
+            if running is not None and running.project_id is not None:
+                project = Project.objects.filter(pk=running.project_id).first()
+            self._remove_worktree(project, home / "worktree")
+            shutil.rmtree(home, ignore_errors=True)
 
     @staticmethod
     def _remove_worktree(project: Project | None, worktree: Path) -> None:
@@ -276,9 +292,10 @@ class LocalDriver:
     # --- ports and state ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _port_lock(self) -> Iterator[None]:
+    def _locked(self, name: str) -> Iterator[None]:
+        """A lock file under the root, held across threads and processes of this machine."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".ports.lock", "a") as handle:
+        with open(self.root / name, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

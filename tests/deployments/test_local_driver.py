@@ -5,6 +5,7 @@ import os
 import signal
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -93,6 +94,23 @@ def test_a_new_push_redeploys_the_preview_with_the_new_commit(local):
     assert after.pk == before.pk and after.status == "ready"
     assert fetch(after.url + "index.html") == "after\n"
     assert not LocalDriver.from_settings().is_alive(old)  # the old command was stopped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_deploys_of_one_preview_at_once_end_with_one_running_command(local):
+    """A push and the agent's trigger_preview_deploy ask for the same commit together."""
+    project, checkout, _ = local
+    task = in_progress(project, checkout, "once\n")
+    place = Place("preview", f"preview-task-{task.pk}", project.slug, task.head_sha, task.pk)
+    driver = LocalDriver.from_settings()
+    with ThreadPoolExecutor(2) as pool:
+        urls = list(pool.map(lambda _: driver.apply(place, []), range(2)))
+
+    assert urls[0] == urls[1]
+    assert fetch(urls[0] + "index.html") == "once\n"
+    running = driver.running(place.namespace)
+    assert running is not None and driver.is_alive(running)
+    assert len([r for r in driver.all_running() if driver.is_alive(r)]) == 1
 
 
 def test_a_command_that_exits_fails_the_preview_with_its_last_output(local):
