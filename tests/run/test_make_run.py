@@ -200,7 +200,15 @@ def test_make_run_runs_the_periodic_jobs_and_one_ctrl_c_stops_everything(tmp_pat
     base = f"http://127.0.0.1:{port}"
     var_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in DROPPED}
-    env.update({"PORT": str(port), "AIWORKER_VAR_DIR": str(var_dir), "TASK_LEASE": "5s"})
+    # DEMO_AGENT=off: the test is the demo agent here (its token claims, then goes silent).
+    env.update(
+        {
+            "PORT": str(port),
+            "AIWORKER_VAR_DIR": str(var_dir),
+            "TASK_LEASE": "5s",
+            "DEMO_AGENT": "off",
+        }
+    )
     log = tmp_path / "make-run.log"
     make = subprocess.Popen(
         ["make", "run"],
@@ -241,7 +249,7 @@ def test_make_run_runs_the_periodic_jobs_and_one_ctrl_c_stops_everything(tmp_pat
         assert left == {}, f"left running after Ctrl-C: {left}\n{log.read_text()[-3000:]}"
         output = log.read_text()
         assert "SIGINT received" in output
-        for name in ("web", "worker", "beat"):
+        for name in ("web", "worker", "beat", "agent"):
             assert re.search(rf"{name}\.1 stopped \(rc=", output), output[-3000:]
     finally:
         if make.poll() is None:

@@ -4,7 +4,8 @@
 token from var/demo-credentials.json (written by seed_demo; rotated and saved again when it is
 missing or no longer valid), waits for the platform to answer, then replaces itself with the
 runner, the token passed in its environment only. AGENT_COMMAND, when set, runs a real agent
-CLI instead of agents/demo_agent.py; nothing else changes.
+CLI instead of agents/demo_agent.py; nothing else changes. DEMO_AGENT=off keeps it idle (the
+token's MCP calls are then yours alone, as tests/run/test_make_run.py needs).
 """
 
 import json
@@ -60,9 +61,14 @@ class Command(BaseCommand):
         if agent is None:
             raise CommandError("No demo agent: run `manage.py seed_demo` first.")
         demo = Project.objects.filter(slug="demo").first()
-        if demo is None or demo.forge != Project.Forge.LOCAL:
+        why_off = ""
+        if os.environ.get("DEMO_AGENT", "on") == "off":
+            why_off = "DEMO_AGENT=off"
+        elif demo is None or demo.forge != Project.Forge.LOCAL:
+            why_off = "the demo project is not on the local forge"
+        if why_off:
             # Under honcho one process ending stops them all: stay, and say why idle.
-            self.stdout.write("demo agent: off (the demo project is not on the local forge)")
+            self.stdout.write(f"demo agent: off ({why_off})")
             self.stdout.flush()
             while True:
                 time.sleep(3600)
