@@ -4,6 +4,7 @@ recorded. Dedupe is on the event's own identity, so the replay is a duplicate an
 changes: no second delivery, feedback, timeline line or deploy job."""
 
 import json
+import threading
 
 import pytest
 from django.test import Client
@@ -220,3 +221,33 @@ def test_a_replay_with_a_forged_signature_is_still_refused_first(
     )
     assert answer.status_code == 403
     assert not WebhookDelivery.objects.exists() and not TaskFeedback.objects.exists()
+
+
+@pytest.mark.mariadb  # SQLite's in-memory test database locks whole tables across threads
+@pytest.mark.django_db(transaction=True)
+def test_racing_replays_under_different_delivery_ids_are_recorded_once(repo_project, task, started):
+    """Six copies of one signed comment, each with its own delivery id, at the same instant: the
+    unique event key lets one through."""
+    body = json.dumps(_comment(task)).encode()
+    codes: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def send(n: int) -> None:
+        headers = delivery_headers(repo_project, body, event="issue_comment", delivery=f"r{n}")
+        barrier.wait()
+        answer = Client().post(
+            f"{URL}?project={repo_project.slug}",
+            data=body,
+            content_type="application/json",
+            **headers,
+        )
+        codes.append(answer.status_code)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert sorted(codes) == [200] * 5 + [202]
+    assert WebhookDelivery.objects.count() == 1
