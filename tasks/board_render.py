@@ -23,13 +23,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aiworker.safe_urls import http_url
-from tasks.board_selectors import Card
+from tasks.board_selectors import Card, OpenQuestion, open_questions
 from tasks.models import Priority
 from tasks.states import TaskState
 
 _LABELS = {value: escape(label) for value, label in Priority.choices}
 _APPROVED = TaskState.APPROVED.value
 _URGENT = Priority.URGENT.value
+QUESTION_SHOWN = 300  # characters of an open question on its card; the task page has it all
 _UNITS = (
     (365 * 24 * 3600, "year"),
     (30 * 24 * 3600, "month"),
@@ -82,7 +83,15 @@ def sort_key(card: Card) -> str:
 class CardRenderer:
     """Renders a project's columns and cards for one user; build once per request."""
 
-    def __init__(self, *, project_slug: str, move_targets: dict[str, list[tuple[str, str]]]):
+    def __init__(
+        self,
+        *,
+        project_slug: str,
+        move_targets: dict[str, list[tuple[str, str]]],
+        may_answer: bool = False,
+    ):
+        self._may_answer = may_answer
+        self._questions: dict[int, OpenQuestion] = {}
         marker = 999_999_999
         url = reverse("board-task", args=[project_slug, marker])
         self._url_head, self._url_tail = url.split(str(marker))
@@ -101,7 +110,10 @@ class CardRenderer:
         # "YYYY-MM-DD HH:MM" in the current time zone; isoformat is twice as fast as strftime.
         return moment.astimezone(self._tz).isoformat(" ", "minutes")[:16]
 
-    def card(self, card: Card) -> str:
+    def card(self, card: Card, question: OpenQuestion | None = None) -> str:
+        """One card; an open question is read here unless `cards` read them for the page."""
+        if card.open_questions and question is None:
+            question = open_questions([card.pk]).get(card.pk)
         pk = card.pk
         title = escape(card.title)
         agent_name = escape(card.agent_name or "-")
@@ -168,19 +180,55 @@ class CardRenderer:
                 f'    <span class="badge deploy deploy-{card.preview_status}" '
                 f'title="{title}">preview {card.preview_status}</span>\n'
             )
+        parts.append("  </div>\n")
+        if question is not None:
+            parts.append(self._question(pk, question))
         menu = self._menus.get(card.state)
         if menu:
             parts.append(
-                '  </div>\n  <details class="move-menu">\n    <summary aria-label="Move task '
+                '  <details class="move-menu">\n    <summary aria-label="Move task '
                 f'{pk} to another column">Move to&hellip;</summary>\n'
                 f'    <div class="move-options">{menu}</div>\n  </details>\n</article>'
             )
         else:
-            parts.append("  </div>\n</article>")
+            parts.append("</article>")
         return "".join(parts)
 
+    def load_questions(self, cards: Iterable[Card]) -> None:
+        """Read the open questions of every card the page shows, in one query."""
+        missing = [c.pk for c in cards if c.open_questions and c.pk not in self._questions]
+        if missing:
+            self._questions.update(open_questions(missing))
+
     def cards(self, cards: Any) -> str:
-        return "\n".join(self.card(c) for c in cards)
+        cards = list(cards)
+        self.load_questions(cards)
+        return "\n".join(self.card(c, self._questions.get(c.pk)) for c in cards)
+
+    def _question(self, pk: int, question: OpenQuestion) -> str:
+        """The question the agent waits on; for who may answer, its options as one-click
+        buttons and a free-text field beside them (board.js posts the answer)."""
+        text = question.question
+        if len(text) > QUESTION_SHOWN:
+            text = text[:QUESTION_SHOWN] + "..."
+        html = (
+            f'  <div class="card-question" data-question-id="{question.pk}">\n'
+            f'    <p class="question-text">{escape(text)}</p>\n'
+        )
+        if self._may_answer:
+            buttons = "".join(
+                f'<button type="button" class="small answer-option" '
+                f'data-answer="{escape(option)}">{escape(option)}</button>'
+                for option in question.options
+            )
+            html += (
+                f'    <div class="question-options">{buttons}</div>\n'
+                '    <form class="answer-free">'
+                f'<input type="text" name="answer" maxlength="2000" required '
+                f'aria-label="Answer the question of task {pk}" placeholder="Answer&hellip;">'
+                '<button type="submit" class="small">Send</button></form>\n'
+            )
+        return html + "  </div>\n"
 
     def column(
         self,

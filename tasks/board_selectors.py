@@ -185,6 +185,32 @@ def board_agents(*, project_id: int) -> BoardAgents:
     return BoardAgents(filter_names=names, startable=startable)
 
 
+@dataclass(frozen=True)
+class OpenQuestion:
+    """The question a card shows: its agent waits on it."""
+
+    pk: int
+    question: str
+    options: list[str]
+
+
+def open_questions(task_ids: list[int]) -> dict[int, OpenQuestion]:
+    """Each task's oldest open question, in one query (only cards that need input ask)."""
+    if not task_ids:
+        return {}
+    found: dict[int, OpenQuestion] = {}
+    rows = (
+        TaskQuestion.objects.filter(task_id__in=task_ids, answered_at__isnull=True)
+        .order_by("task_id", "asked_at", "pk")
+        .values_list("task_id", "pk", "question", "options")
+    )
+    for task_id, pk, question, options in rows:
+        if task_id not in found:
+            shown = [str(o) for o in options or [] if isinstance(o, str | int | float)]
+            found[task_id] = OpenQuestion(pk=pk, question=question, options=shown)
+    return found
+
+
 def board_card(*, project_id: int, task_id: int) -> Card | None:
     found = as_cards(board_cards(project_id=project_id).filter(pk=task_id))
     return found[0] if found else None

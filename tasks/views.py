@@ -72,15 +72,21 @@ def _move_targets(user: Any, project: Project) -> dict[str, list[tuple[str, str]
 
 
 def _renderer(project: Project, user: Any) -> CardRenderer:
-    return CardRenderer(project_slug=project.slug, move_targets=_move_targets(user, project))
+    return CardRenderer(
+        project_slug=project.slug,
+        move_targets=_move_targets(user, project),
+        may_answer=user.has_perm(roles.ANSWER, project),
+    )
 
 
 def _columns_html(project: Project, user: Any) -> str:
     """Every column with its exact count and its first page of cards, as HTML."""
     renderer = _renderer(project, user)
     by_state: dict[str, list[selectors.Card]] = {state: [] for state, _ in selectors.COLUMNS}
-    for card in selectors.board_first_pages(project_id=project.pk):
+    cards = selectors.board_first_pages(project_id=project.pk)
+    for card in cards:
         by_state[card.state].append(card)
+    renderer.load_questions(cards)
     counts = selectors.column_counts(project_id=project.pk)
     # The header buttons this person may use: merge to staging, promote.
     may_act = {

@@ -258,12 +258,41 @@
         const moved = document.getElementById(card.id);
         if (moved) moved.focus();
       });
+    } else if (button.classList.contains("answer-option")) {
+      answerQuestion(button.closest(".card"), button.dataset.answer);
     } else if (button.classList.contains("merge-to-staging")) {
       mergeToStaging();
     } else if (button.classList.contains("promote")) {
       promote();
     }
   });
+  columnsBox.addEventListener("submit", function (event) {
+    const form = event.target.closest("form.answer-free");
+    if (!form) return;
+    event.preventDefault();
+    const text = form.elements.answer.value.trim();
+    if (text) answerQuestion(form.closest(".card"), text);
+  });
+
+  // One click answers the question the card shows; the agent's check_response wakes, and the
+  // card redraws from the task.* event (or from this answer's refresh when the socket is down).
+  async function answerQuestion(card, text) {
+    const box = card.querySelector(".card-question");
+    if (!box) return;
+    const url = root.dataset.answerUrl
+      .replace("{task}", encodeURIComponent(card.dataset.taskId))
+      .replace("{question}", encodeURIComponent(box.dataset.questionId));
+    box.querySelectorAll("button, input").forEach(function (el) { el.disabled = true; });
+    const answer = await postJSON(url, { answer: text });
+    if (!answer.ok) {
+      box.querySelectorAll("button, input").forEach(function (el) { el.disabled = false; });
+      showMessage(answer.data.detail || "The answer was refused.");
+      return;
+    }
+    showMessage("Answered: " + text, "info");
+    refreshCard(card.dataset.taskId);
+  }
+
   columnsBox.addEventListener("keydown", function (event) {
     // Escape closes an open "move to" menu and gives focus back to its card.
     if (event.key !== "Escape") return;

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
 
+from projects.models import Membership
 from tasks import services
 from tasks.models import Task
 from tasks.states import TaskState
@@ -360,3 +361,77 @@ def test_a_board_that_lost_its_socket_redraws_from_the_database_on_reconnect(
     expect(page.locator('section.column[data-state="in_progress"] .count')).to_have_text("1")
     assert root.get_attribute("data-synced") != synced_before
     assert len(proxies) == 2  # the first socket, and the one the board reopened
+
+
+def test_an_option_clicked_on_one_card_answers_shows_on_the_other_board_and_wakes_the_agent(
+    open_context, project, user, live_url, artifacts_dir, settings
+):
+    """Two people, two browsers; the agent waits in check_response through the real MCP client
+    on the board's own /mcp."""
+    import asyncio
+
+    settings.PROJECT_DEFAULT_ROLE = ""  # the roles below are all these two people have
+    import threading
+
+    from tests.mcpbridge.conftest import call, http_client
+
+    Membership.objects.create(user=user, project=project, role="member")
+    agent, token = factories.make_agent(name="claude-9")
+    task = factories.make_task(project=project, title="Pick a greeting")
+    services.task_claim_next(agent=agent, project=project)
+    question = services.question_ask(
+        task_id=task.pk, agent=agent, question="Which greeting?", options=["Hello", "Welcome"]
+    )
+    other = factories.make_user()
+    Membership.objects.create(user=other, project=project, role="viewer")
+    mine = open_board(open_context(user), project.slug)
+    theirs = open_board(open_context(other), project.slug)
+    card = card_in(mine, "needs_input", task)
+    expect(card.locator(".card-question .question-text")).to_have_text("Which greeting?")
+    # A viewer sees the question, not the buttons: answering needs the member role.
+    expect(card_in(theirs, "needs_input", task).locator(".question-text")).to_be_visible()
+    expect(card_in(theirs, "needs_input", task).locator(".answer-option")).to_have_count(0)
+
+    woke: dict = {}
+
+    def wait_for_answer() -> None:
+        async def waiting() -> None:
+            async with http_client(f"{live_url}/mcp", token) as client:
+                woke["answer"] = await call(
+                    client, "check_response", question_id=question.pk, wait_seconds=30
+                )
+                woke["at"] = time.monotonic()
+
+        asyncio.run(waiting())
+
+    waiter = threading.Thread(target=wait_for_answer)
+    waiter.start()
+    time.sleep(1.0)  # the wait is open before the click (no assertion on speed)
+    mine.screenshot(path=os.path.join(artifacts_dir, "board-question.png"), full_page=True)
+    clicked_at = time.monotonic()
+    card.get_by_role("button", name="Welcome").click()
+
+    for page in (mine, theirs):
+        expect(card_in(page, "in_progress", task)).to_be_visible()
+        expect(card_in(page, "in_progress", task).locator(".card-question")).to_have_count(0)
+    waiter.join(timeout=30)
+    error, answer = woke["answer"]
+    assert not error and answer["status"] == "answered" and answer["answer"] == "Welcome"
+    assert woke["at"] >= clicked_at  # woken by the click, not by its own timeout
+    question.refresh_from_db()
+    assert question.answer == "Welcome" and question.answered_by == user
+
+
+def test_free_text_beside_the_options_answers_too(open_context, project, user):
+    agent, _ = factories.make_agent(name="codex-9")
+    task = factories.make_task(project=project, title="Name it")
+    services.task_claim_next(agent=agent, project=project)
+    question = services.question_ask(task_id=task.pk, agent=agent, question="What name?")
+    board = open_board(open_context(user), project.slug)
+    card = card_in(board, "needs_input", task)
+    card.get_by_label(f"Answer the question of task {task.pk}").fill("Orbit")
+    card.get_by_role("button", name="Send").click()
+
+    expect(card_in(board, "in_progress", task)).to_be_visible()
+    question.refresh_from_db()
+    assert question.answer == "Orbit"

@@ -145,15 +145,15 @@ def test_a_newcomer_runs_the_whole_loop_locally(browser, live_url, demo, demo_ag
         assert match, page.url
         task_id = int(match.group(1))
 
-        # The demo agent claims it and asks; the person answers on the task page.
+        # The demo agent claims it and asks; the person answers on the card, in one click.
         try:
             expect(card_in(board, "needs_input", task_id)).to_be_visible(timeout=RUNNER_WAIT_MS)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- demo agent ---\n{log.read_text()}") from exc
-        page.goto(f"/projects/demo/tasks/{task_id}/")
-        expect(page.get_by_text("Which greeting?").first).to_be_visible()
-        page.fill(".answer-form textarea", "Welcome")
-        page.click(".answer-form button[type=submit]")
+        asking = card_in(board, "needs_input", task_id)
+        expect(asking.locator(".question-text")).to_have_text("Which greeting?")
+        board.screenshot(path=os.path.join(artifacts_dir, "local-mode-question.png"))
+        asking.get_by_role("button", name="Welcome").click()
 
         # Branch pushed, PR opened, preview running: the card says so.
         try:
