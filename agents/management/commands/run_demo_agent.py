@@ -3,8 +3,9 @@
 `make run` starts it beside the web server (Procfile `agent:`). It takes the demo agent's
 token from var/demo-credentials.json (written by seed_demo; rotated and saved again when it is
 missing or no longer valid), waits for the platform to answer, then replaces itself with the
-runner, the token passed in its environment only. AGENT_COMMAND, when set, runs a real agent
-CLI instead of agents/demo_agent.py; nothing else changes. DEMO_AGENT=off keeps it idle (the
+runner, the token passed in its environment only. AGENT_KIND=claude-code (or codex, opencode)
+runs that real CLI through its launch profile instead of agents/demo_agent.py (the CLI's model
+credentials come from your environment); nothing else changes. DEMO_AGENT=off keeps it idle (the
 token's MCP calls are then yours alone, as tests/run/test_make_run.py needs).
 """
 
@@ -34,13 +35,22 @@ def runner_environment(
 ) -> dict[str, str]:
     """The runner's environment for the demo agent of the platform at `base_url`."""
     root = str(settings.BASE_DIR)
+    # AGENT_KIND names a real CLI (claude-code, codex, opencode): its launch profile runs it, as
+    # in an agent pod (agents/cli_profiles.py), from `make agent-cli-deps` when installed there.
+    # AGENT_COMMAND replaces the whole command line, the profile's flags included.
+    real_cli = os.environ.get("AGENT_KIND", "")
+    command = os.environ.get("AGENT_COMMAND") or (
+        "" if real_cli else f"{sys.executable} -m agents.demo_agent"
+    )
+    clis = Path(root) / "tests" / "agent_cli" / "node_modules" / ".bin"
+    path = os.pathsep.join(filter(None, [str(clis) if clis.is_dir() else "", os.environ["PATH"]]))
     return {
         **os.environ,
+        "PATH": path,
         "AIWORKER_MCP_URL": f"{base_url}/mcp",
         "AIWORKER_AGENT_TOKEN": token,
         "AIWORKER_PROJECT": "demo",
-        "AGENT_COMMAND": os.environ.get("AGENT_COMMAND")
-        or f"{sys.executable} -m agents.demo_agent",
+        "AGENT_COMMAND": command,
         # The local forge takes the agent's token as the git credential too.
         "GIT_AUTH_HEADER": f"Authorization: Bearer {token}",
         "WORKDIR": str(workdir),
