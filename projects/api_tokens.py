@@ -98,7 +98,8 @@ def api_token_list(*, user: Any) -> QuerySet[ApiToken]:
 
 def api_token_revoke(*, user: Any, token_id: Any) -> ApiToken:
     """Revoke one of the user's own tokens; someone else's is unknown (404), not forbidden."""
-    if isinstance(token_id, bool) or not isinstance(token_id, int):
+    # Beyond a 64-bit id SQLite raises OverflowError (a 500); no such token exists anyway.
+    if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 < token_id < 2**63:
         raise errors.NotFound(f"Token {str(token_id)[:20]} does not exist.")
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id, user_id=user.pk).first()

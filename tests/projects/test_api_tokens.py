@@ -133,6 +133,9 @@ def test_nobody_lists_or_revokes_someone_elses_token():
     browser.force_login(other)
     assert browser.post(f"/account/tokens/{token.pk}/revoke/").status_code == 404
     assert token.prefix not in browser.get("/account/tokens/").content.decode()
+    for beyond in (2**63, 10**30):  # an id past 64 bits reached SQLite as an OverflowError
+        assert intruder.post(f"/api/auth/tokens/{beyond}/revoke/").status_code == 404
+        assert browser.post(f"/account/tokens/{beyond}/revoke/").status_code == 404
     token.refresh_from_db()
     assert token.revoked_at is None
     assert _token_client(key).get("/api/tasks/").status_code == 200
