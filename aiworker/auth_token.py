@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -52,6 +53,8 @@ class TokenInput(serializers.Serializer):
 class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # DRF's token view took form bodies too; clients that post them keep working.
+    parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
         request=TokenInput,

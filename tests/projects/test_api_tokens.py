@@ -220,3 +220,14 @@ def test_no_token_reaches_a_log_line():
     RedactSecretsFilter().filter(record)
     line = record.getMessage()
     assert key not in line and agent_token not in line and "aiwu_[redacted]" in line
+
+
+def test_the_token_endpoint_still_takes_a_form_body_as_drfs_did():
+    factories.make_user(username="bea")
+    answer = Client().post(  # what `curl -d username=…&password=…` sends
+        "/api/auth/token/",
+        f"username=bea&password={PASSWORD}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert answer.status_code == 200
+    assert _token_client(answer.json()["token"]).get("/api/tasks/").status_code == 200
