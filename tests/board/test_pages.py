@@ -1,0 +1,176 @@
+"""Every page a person keeps open, in Chromium at 1440x900 and at phone width (390x844): one
+navigation header everywhere, the board's columns fitting without a horizontal scrollbar, the
+agent console in the site's look, error pages in the site's look with DEBUG off, a favicon.
+Screenshots land in test-artifacts/screenshots/ for a person to look at."""
+
+import os
+import threading
+
+import pytest
+from django.conf import settings
+from django.test import Client, RequestFactory
+from django.views.defaults import server_error
+from playwright.sync_api import Browser, expect
+
+from aiworker.actors import Actor
+from tasks import services
+from tests import factories
+from tests.board.live_server import start_daphne
+from tests.browser import launched_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def live_url() -> str:
+    url, _stop = start_daphne()
+    return url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with launched_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def screenshots(artifacts_dir) -> str:
+    path = os.path.join(artifacts_dir, "screenshots")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def signed_in(browser, live_url):
+    contexts = []
+
+    def make(user, size):
+        width, height = SIZES[size]
+        context = browser.new_context(
+            base_url=live_url, viewport={"width": width, "height": height}
+        )
+        context.set_default_timeout(10_000)
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_url}]
+        )
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def busy_project(db):
+    project = factories.make_project(wip_limits={"in_progress": 3})
+    agent, _ = factories.make_agent(name="claude-1")
+    long_title = "A very long title that goes on " + "and on " * 12
+    for i, state in enumerate(
+        [
+            "backlog",
+            "backlog",
+            "in_progress",
+            "ready_to_test",
+            "approved",
+            "staging",
+            "production",
+            "cancelled",
+        ]
+    ):
+        factories.make_task(project=project, title=f"{long_title}{i}", state=state)
+    task = factories.make_task(project=project, title="Waiting on a person", priority=3)
+    services.task_claim_next(agent=agent, project=project)
+    services.question_ask(
+        task_id=task.pk, agent=agent, question="Which colour?", options=["blue", "green"]
+    )
+    return project, task, agent
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_each_page_has_one_navigation_and_fits(signed_in, busy_project, screenshots, size):
+    project, task, _ = busy_project
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    context = signed_in(staff, size)
+    page = context.new_page()
+    pages = {
+        "board": f"/projects/{project.slug}/board/",
+        "task": f"/projects/{project.slug}/tasks/{task.pk}/",
+        "deployments": f"/projects/{project.slug}/deployments/",
+        "agents": f"/agents/?project={project.slug}",
+        "projects": "/",
+    }
+    for name, path in pages.items():
+        page.goto(path)
+        nav = page.get_by_role("navigation", name="Main")
+        for label in ("Projects", "Board", "Deployments", "Agents", "Admin"):
+            if name == "projects" and label in ("Board", "Deployments"):
+                continue  # outside a project there is no board to link
+            expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
+        # Nothing overflows the window sideways: no horizontal scrollbar on any page.
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, (name, size, overflow)
+        page.screenshot(path=os.path.join(screenshots, f"{name}-{size}.png"), full_page=True)
+    page.goto(pages["board"])
+    expect(page.locator("#board-root")).to_have_attribute("data-live", "open")
+    current = page.get_by_role("navigation", name="Main").get_by_role("link", name="Board")
+    expect(current).to_have_attribute("aria-current", "page")
+    if size == "desktop":
+        # All eight columns side by side, Cancelled included, none cut off.
+        boxes = page.locator("section.column").evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect().right)"
+        )
+        assert len(boxes) == 8 and max(boxes) <= 1440, boxes
+    else:
+        # Phone width: the columns stack, each as wide as the screen allows.
+        lefts = page.locator("section.column").evaluate_all(
+            "els => els.map(e => Math.round(e.getBoundingClientRect().left))"
+        )
+        assert len(set(lefts)) == 1, lefts
+
+
+def test_the_agent_console_has_the_site_look_and_streams_progress(
+    signed_in, busy_project, screenshots
+):
+    _, task, agent = busy_project
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    page = signed_in(staff, "desktop").new_page()
+    page.goto("/agents/")  # every agent (this one belongs to no project)
+    panel = page.locator(f"#agent-{agent.pk}")
+    expect(panel).to_contain_text("claude-1")
+    expect(page.locator("header.topbar")).to_be_visible()
+    page.wait_for_timeout(1000)  # the console's sockets open (no event is replayed)
+    # From another thread: Playwright's event loop runs in this one, where a broadcast cannot.
+    logged = threading.Thread(
+        target=services.task_log_progress,
+        kwargs={"task_id": task.pk, "actor": Actor.of_agent(agent), "message": "Tests pass"},
+    )
+    logged.start()
+    logged.join()
+    expect(panel.locator("[data-role=progress]")).to_contain_text("Tests pass")
+    page.screenshot(path=os.path.join(screenshots, "agents-console-desktop.png"), full_page=True)
+
+
+def test_error_pages_are_in_the_site_look_with_debug_off(live_url, browser, settings):
+    settings.DEBUG = False
+    context = browser.new_context(base_url=live_url)
+    page = context.new_page()
+    response = page.goto("/no/such/page/")
+    assert response is not None and response.status == 404
+    expect(page.locator("header.topbar")).to_be_visible()
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert "Traceback" not in page.content() and "URLconf" not in page.content()
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon and page.request.get(icon).status == 200
+    context.close()
+
+    answer = server_error(RequestFactory().get("/"))
+    assert answer.status_code == 500
+    text = answer.content.decode()
+    assert 'class="topbar"' in text and "Something went wrong" in text
