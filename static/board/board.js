@@ -411,4 +411,21 @@
     };
   }
   connect();
+
+  // --- keyboard: `n` new task, `/` search (not while typing somewhere) -------------------------
+
+  const newTaskLink = document.getElementById("new-task");
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.key === "/") {
+      event.preventDefault();
+      textFilter.focus();
+      textFilter.select();
+    } else if (event.key === "n" && newTaskLink) {
+      event.preventDefault();
+      window.location.assign(newTaskLink.href);
+    }
+  });
 })();

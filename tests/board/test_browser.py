@@ -435,3 +435,21 @@ def test_free_text_beside_the_options_answers_too(open_context, project, user):
     expect(card_in(board, "in_progress", task)).to_be_visible()
     question.refresh_from_db()
     assert question.answer == "Orbit"
+
+
+def test_keyboard_n_opens_a_new_task_and_slash_searches(open_context, project, user):
+    factories.make_task(project=project, title="Find the needle")
+    factories.make_task(project=project, title="Other hay")
+    board = open_board(open_context(user), project.slug)
+
+    board.keyboard.press("/")
+    expect(board.locator("#filter-text")).to_be_focused()
+    board.keyboard.type("needle")  # typed into the search, so "n" here opens nothing
+    expect(board.get_by_text("Find the needle")).to_be_visible()
+    expect(board.get_by_text("Other hay")).to_be_hidden()
+    assert "/board/" in board.url
+
+    board.locator("#filter-text").blur()
+    board.keyboard.press("n")
+    board.wait_for_url(re.compile(r"/tasks/new/$"))
+    expect(board.locator("#id_title")).to_be_visible()
