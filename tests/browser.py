@@ -4,7 +4,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -26,3 +26,25 @@ def launched_chromium() -> Iterator[Browser]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def signed_in_context(
+    browser: Browser,
+    base_url: str,
+    user: object,
+    *,
+    viewport: tuple[int, int] = (1440, 900),
+    timeout_ms: int = 10_000,
+) -> BrowserContext:
+    """A browser context of `user`, signed in with a session made by Django's test client."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    width, height = viewport
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+    context.set_default_timeout(timeout_ms)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base_url}])
+    return context

@@ -9,8 +9,6 @@ import re
 import time
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
 
 from projects.models import Membership
@@ -19,7 +17,7 @@ from tasks.models import Task
 from tasks.states import TaskState
 from tests import factories
 from tests.board.live_server import start_daphne
-from tests.browser import launched_chromium
+from tests.browser import launched_chromium, signed_in_context
 
 S = TaskState
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,14 +43,14 @@ def open_context(browser, live_url):
     contexts: list[BrowserContext] = []
 
     def make(user=None) -> BrowserContext:
-        context = browser.new_context(base_url=live_url, viewport={"width": 1600, "height": 900})
-        context.set_default_timeout(WAIT_MS)
-        if user is not None:
-            client = Client()
-            client.force_login(user)
-            cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-            context.add_cookies(
-                [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_url}]
+        if user is None:
+            context = browser.new_context(
+                base_url=live_url, viewport={"width": 1600, "height": 900}
+            )
+            context.set_default_timeout(WAIT_MS)
+        else:
+            context = signed_in_context(
+                browser, live_url, user, viewport=(1600, 900), timeout_ms=WAIT_MS
             )
         contexts.append(context)
         return context

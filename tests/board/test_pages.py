@@ -7,8 +7,7 @@ import os
 import threading
 
 import pytest
-from django.conf import settings
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.views.defaults import server_error
 from playwright.sync_api import Browser, expect
 
@@ -16,7 +15,7 @@ from aiworker.actors import Actor
 from tasks import services
 from tests import factories
 from tests.board.live_server import start_daphne
-from tests.browser import launched_chromium
+from tests.browser import launched_chromium, signed_in_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
@@ -46,17 +45,7 @@ def signed_in(browser, live_url):
     contexts = []
 
     def make(user, size):
-        width, height = SIZES[size]
-        context = browser.new_context(
-            base_url=live_url, viewport={"width": width, "height": height}
-        )
-        context.set_default_timeout(10_000)
-        client = Client()
-        client.force_login(user)
-        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_url}]
-        )
+        context = signed_in_context(browser, live_url, user, viewport=SIZES[size])
         contexts.append(context)
         return context
 

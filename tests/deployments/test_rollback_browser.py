@@ -4,7 +4,6 @@ the board with a timeline line, and promoting again from the board puts them bac
 Production. Real gitops repository in tmp_path; no cluster (the gitops driver only commits)."""
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from deployments import services
@@ -13,7 +12,7 @@ from projects.forges.local import LocalForge
 from tasks.models import Task, TaskEvent
 from tests import factories
 from tests.board.live_server import start_daphne
-from tests.browser import launched_chromium
+from tests.browser import launched_chromium, signed_in_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT_MS = 10_000
@@ -53,13 +52,8 @@ def test_rollback_confirms_then_tasks_return_to_staging_and_can_be_promoted_agai
     assert Task.objects.get(pk=new.pk).state == "production"
 
     url, _ = start_daphne()
-    client = Client()
-    client.force_login(approver)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     with launched_chromium() as browser:
-        context = browser.new_context(base_url=url, viewport={"width": 1440, "height": 900})
-        context.set_default_timeout(WAIT_MS)
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": url}])
+        context = signed_in_context(browser, url, approver, timeout_ms=WAIT_MS)
         page = context.new_page()
         page.goto(f"/projects/{preview_project.slug}/deployments/")
         row = page.locator(f'tr[data-release="{second.pk}"]')

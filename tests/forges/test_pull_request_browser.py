@@ -7,7 +7,6 @@ and the agent's get_feedback returns them; its next push updates the pull reques
 """
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from projects.models import Membership, PullRequest
@@ -15,7 +14,7 @@ from tasks.models import Task
 from tasks.states import TaskState
 from tests import factories
 from tests.board.live_server import start_daphne
-from tests.browser import launched_chromium
+from tests.browser import launched_chromium, signed_in_context
 from tests.forges.conftest import bearer, commit_file, git
 from tests.mcpbridge.conftest import call, http_client, run
 
@@ -64,13 +63,8 @@ def test_a_reviewer_requests_changes_on_the_diff_and_the_agent_gets_them(
     task_id = run(agent_opens_a_pull_request(f"{url}/mcp", token, local_project, checkout, git_url))
     assert Task.objects.get(pk=task_id).state == TaskState.READY_TO_TEST
 
-    client = Client()
-    client.force_login(reviewer)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     with launched_chromium() as browser:
-        context = browser.new_context(base_url=url, viewport={"width": 1440, "height": 900})
-        context.set_default_timeout(WAIT_MS)
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": url}])
+        context = signed_in_context(browser, url, reviewer, timeout_ms=WAIT_MS)
         page = context.new_page()
         page.goto(f"/projects/{local_project.slug}/tasks/{task_id}/")
         section = page.locator("#pull-request")
