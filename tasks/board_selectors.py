@@ -268,12 +268,31 @@ def task_detail(*, project_id: int, task_id: int) -> Task | None:
     )
 
 
-def task_timeline(*, task_id: int) -> QuerySet[TaskEvent]:
-    return (
-        TaskEvent.objects.filter(task_id=task_id)
-        .select_related("actor_user", "actor_agent")
-        .order_by("-created_at", "-id")
-    )
+# The task page's timeline filters: which event kinds each one shows.
+TIMELINE_FILTERS: dict[str, tuple[str, Q]] = {
+    "progress": ("Progress", Q(kind="progress")),
+    # A question asked while in progress is the move to needs_input (its note is the question).
+    "questions": (
+        "Questions",
+        Q(kind__in=("question_asked", "question_answered"))
+        | Q(kind="status_changed", to_state=TaskState.NEEDS_INPUT),
+    ),
+    "states": ("State changes", Q(kind="status_changed")),
+    "deploys": ("Deploys", Q(kind__startswith="deploy.")),
+    "code": (
+        "Code and review",
+        Q(kind__in=("branch_created", "pushed", "pr_opened", "pr_updated", "pr_merged"))
+        | Q(kind__in=("merge_failed", "commit_status", "review", "comment", "feedback")),
+    ),
+}
+
+
+def task_timeline(*, task_id: int, show: str = "") -> QuerySet[TaskEvent]:
+    """The task's events, newest first; `show` one of TIMELINE_FILTERS ("" or unknown: all)."""
+    events = TaskEvent.objects.filter(task_id=task_id)
+    if show in TIMELINE_FILTERS:
+        events = events.filter(TIMELINE_FILTERS[show][1])
+    return events.select_related("actor_user", "actor_agent").order_by("-created_at", "-id")
 
 
 def projects_overview(projects_qs: Any = None) -> list[dict[str, Any]]:

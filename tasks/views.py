@@ -242,13 +242,16 @@ def task_detail(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
     if task is None:
         raise Http404("No such task in this project.")
     questions = list(task.questions.all())
+    show = request.GET.get("show", "")
+    show = show if show in selectors.TIMELINE_FILTERS else ""
+    timeline = selectors.task_timeline(task_id=task.pk, show=show)
     context = {
         "project": project,
         "task": task,
         # Newest first, a page at a time: a long-running task's page stays small.
-        "events": Paginator(selectors.task_timeline(task_id=task.pk), TIMELINE_PAGE).get_page(
-            request.GET.get("events")
-        ),
+        "events": Paginator(timeline, TIMELINE_PAGE).get_page(request.GET.get("events")),
+        "timeline_show": show,
+        "timeline_filters": [(key, f[0]) for key, f in selectors.TIMELINE_FILTERS.items()],
         "open_questions": [q for q in questions if q.is_open],
         "answered_questions": [q for q in questions if not q.is_open],
         "feedback": list(task.feedback.all()),

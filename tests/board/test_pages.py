@@ -163,3 +163,29 @@ def test_error_pages_are_in_the_site_look_with_debug_off(live_url, browser, sett
     assert answer.status_code == 500
     text = answer.content.decode()
     assert 'class="topbar"' in text and "Something went wrong" in text
+
+
+def test_the_timeline_filters_by_kind_and_pages_newest_first(signed_in, busy_project):
+    project, task, agent = busy_project
+    for n in range(3):
+        services.task_log_progress(
+            task_id=task.pk, actor=Actor.of_agent(agent), message=f"Step {n}"
+        )
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    page = signed_in(staff, "desktop").new_page()
+    page.goto(f"/projects/{project.slug}/tasks/{task.pk}/")
+    timeline = page.locator("section.timeline ol")
+    expect(timeline).to_contain_text("Which colour?")  # everything: questions too
+
+    page.get_by_role("navigation", name="Timeline filters").get_by_role(
+        "link", name="Progress"
+    ).click()
+    expect(timeline.locator("li")).to_have_count(3)
+    expect(timeline.locator("li").first).to_contain_text("Step 2")  # newest first
+    expect(timeline).not_to_contain_text("Which colour?")
+
+    page.get_by_role("link", name="Questions").click()
+    expect(timeline.locator("li")).to_have_count(1)
+    expect(timeline).to_contain_text("Which colour?")
+    page.goto(f"/projects/{project.slug}/tasks/{task.pk}/?show=nonsense")  # unknown: all
+    expect(timeline).to_contain_text("Step 0")
