@@ -1,13 +1,18 @@
-"""The cumulative-flow chart of the projects page, drawn on the server as SVG.
+"""The charts of the projects page and a project's charts page, drawn on the server as SVG.
 
-For each of the last 14 days, the number of tasks in each state at the end of that day, stacked
-in SPEC order. A task's state on a day is the `to_state` of its last TaskEvent up to then; a task
-with no such event (made outside the services) counts in its current state from its creation.
+Cumulative flow: for each of the last N days, the number of tasks in each state at the end of
+that day, stacked in SPEC order. A task's state on a day is the `to_state` of its last TaskEvent
+up to then; a task with no such event (made outside the services) counts in its current state
+from its creation.
+Cycle time: from a task's first move to in_progress to its first move to production, for the
+tasks that reached production in the range (median and 85th percentile). Throughput: how many
+tasks reached production in each week of the range. Both read the same state-change events.
 """
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -36,15 +41,21 @@ class FlowChart:
     peak: int
 
 
-def _day_ends(now: datetime) -> list[datetime]:
+RANGES = (14, 30, 90)  # the charts page's date ranges, in days
+MIN_FINISHED = 3  # fewer finished tasks than this: no cycle time, and the page says so
+
+
+def _day_ends(now: datetime, days: int = DAYS) -> list[datetime]:
     today_end = timezone.localtime(now).replace(hour=23, minute=59, second=59, microsecond=0)
-    return [today_end - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+    return [today_end - timedelta(days=days - 1 - i) for i in range(days)]
 
 
-def cumulative_flow(project_ids: list[int], *, now: datetime | None = None) -> dict[int, FlowChart]:
+def cumulative_flow(
+    project_ids: list[int], *, now: datetime | None = None, days: int = DAYS
+) -> dict[int, FlowChart]:
     """One chart per project, from two queries whatever the number of projects."""
     now = now or timezone.now()
-    ends = _day_ends(now)
+    ends = _day_ends(now, days)
     # Walk every state-setting event in time order; per project, per day, a snapshot of the
     # state of each task at the end of that day.
     events = (
@@ -106,4 +117,73 @@ def _draw(per_day: list[dict[str, int]], ends: list[datetime]) -> FlowChart:
         days=[e.strftime("%b %d") for e in ends],
         bands=list(reversed(bands)),
         peak=peak,
+    )
+
+
+@dataclass
+class Delivery:
+    """Cycle time and weekly throughput of one project over a range of days."""
+
+    days: int
+    finished: int
+    cycle_median_hours: float | None  # None: fewer than MIN_FINISHED finished tasks
+    cycle_p85_hours: float | None
+    weeks: list[tuple[str, int]]  # (Monday of the week, tasks that reached production)
+    has_history: bool  # any state change at all in the range
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least `share` of them at or
+    below it (the 85th of 1..10 is 9)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def delivery(project_id: int, *, days: int, now: datetime | None = None) -> Delivery:
+    """Cycle time and weekly throughput from the state-change events (one query)."""
+    now = now or timezone.now()
+    ends = _day_ends(now, days)
+    start = ends[0] - timedelta(days=1)
+    moves = (
+        TaskEvent.objects.filter(
+            task__project_id=project_id,
+            kind="status_changed",
+            to_state__in=(TaskState.IN_PROGRESS, TaskState.PRODUCTION),
+            created_at__lte=ends[-1],
+        )
+        .order_by("created_at", "id")
+        .values_list("task_id", "to_state", "created_at")
+    )
+    started: dict[int, datetime] = {}
+    finished: dict[int, datetime] = {}
+    for task_id, to_state, at in moves:
+        if to_state == TaskState.IN_PROGRESS:
+            started.setdefault(task_id, at)
+        elif at > start:
+            finished.setdefault(task_id, at)
+    hours = [
+        (done - started[task_id]).total_seconds() / 3600
+        for task_id, done in finished.items()
+        if task_id in started and started[task_id] <= done
+    ]
+    enough = len(hours) >= MIN_FINISHED
+    first_monday = (ends[0] - timedelta(days=ends[0].weekday())).date()
+    per_week: dict[date, int] = {}
+    monday = first_monday
+    while monday <= ends[-1].date():
+        per_week[monday] = 0
+        monday += timedelta(days=7)
+    for done in finished.values():
+        local = timezone.localtime(done).date()
+        per_week[local - timedelta(days=local.weekday())] += 1
+    any_change = TaskEvent.objects.filter(
+        task__project_id=project_id, created_at__gt=start, created_at__lte=ends[-1]
+    ).exclude(to_state="")
+    return Delivery(
+        days=days,
+        finished=len(finished),
+        cycle_median_hours=percentile(hours, 0.5) if enough else None,
+        cycle_p85_hours=percentile(hours, 0.85) if enough else None,
+        weeks=[(m.strftime("%b %d"), n) for m, n in sorted(per_week.items())],
+        has_history=any_change.exists(),
     )

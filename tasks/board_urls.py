@@ -6,7 +6,7 @@ Not namespaced, because settings name the login page "login"; the other names st
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from projects.views import project_list
+from projects.views import project_charts, project_list
 from tasks import pull_request_views, views
 
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<slug:slug>/board/", views.board, name="board"),
+    path("projects/<slug:slug>/charts/", project_charts, name="project-charts"),
     path("projects/<slug:slug>/board/cards/<int:task_id>/", views.card, name="board-card"),
     path(
         "projects/<slug:slug>/board/columns/<str:state>/",

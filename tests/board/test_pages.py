@@ -96,8 +96,8 @@ def test_each_page_has_one_navigation_and_fits(signed_in, busy_project, screensh
     for name, path in pages.items():
         page.goto(path)
         nav = page.get_by_role("navigation", name="Main")
-        for label in ("Projects", "Board", "Deployments", "Agents", "Admin"):
-            if name == "projects" and label in ("Board", "Deployments"):
+        for label in ("Projects", "Board", "Deployments", "Charts", "Agents", "Admin"):
+            if name == "projects" and label in ("Board", "Deployments", "Charts"):
                 continue  # outside a project there is no board to link
             expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
         # Nothing overflows the window sideways: no horizontal scrollbar on any page.
@@ -189,3 +189,40 @@ def test_the_timeline_filters_by_kind_and_pages_newest_first(signed_in, busy_pro
     expect(timeline).to_contain_text("Which colour?")
     page.goto(f"/projects/{project.slug}/tasks/{task.pk}/?show=nonsense")  # unknown: all
     expect(timeline).to_contain_text("Step 0")
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_charts_page_draws_flow_cycle_time_and_throughput(
+    signed_in, busy_project, screenshots, size
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks.models import TaskEvent
+
+    project, _, _ = busy_project
+    now = timezone.now()
+    for hours in (5, 9, 30):
+        done = factories.make_task(project=project, state="production")
+        for to_state, at in (("in_progress", hours + 2), ("production", 2)):
+            event = TaskEvent.objects.create(
+                task=done, kind="status_changed", to_state=to_state, actor_kind="system"
+            )
+            TaskEvent.objects.filter(pk=event.pk).update(created_at=now - timedelta(hours=at))
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    page = signed_in(staff, size).new_page()
+    page.goto(f"/projects/{project.slug}/board/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Charts").click()
+    expect(page.locator("#flow polygon").first).to_be_attached()
+    expect(page.locator("#cycle")).to_contain_text("Median")
+    expect(page.locator("#cycle")).to_contain_text("9.0 h")
+    rows = page.locator("#throughput tbody tr td:last-child")
+    assert sum(int(t.strip() or 0) for t in rows.all_inner_texts()) == 3
+    page.get_by_role("link", name="Last 30 days").click()
+    expect(page.get_by_role("link", name="Last 30 days")).to_have_attribute("aria-current", "true")
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, overflow
+    page.screenshot(path=os.path.join(screenshots, f"charts-{size}.png"), full_page=True)
