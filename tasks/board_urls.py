@@ -41,6 +41,11 @@ urlpatterns = [
         name="board-pull-request",
     ),
     path(
+        "projects/<slug:slug>/tasks/<int:task_id>/dependencies/",
+        views.task_dependencies,
+        name="board-task-dependencies",
+    ),
+    path(
         "projects/<slug:slug>/tasks/<int:task_id>/<str:action>/",
         views.task_action,
         name="board-task-action",

@@ -26,12 +26,14 @@ from projects.models import Project
 from tasks import board_selectors as selectors
 from tasks import services
 from tasks.board_render import CardRenderer
+from tasks.dependency_graph import dependency_graph
 from tasks.forms import AnswerForm, FeedbackForm, NoteForm, TaskForm
 from tasks.models import Priority, Task
 from tasks.states import TaskState, plain_move_targets
 
 S = TaskState
 TIMELINE_PAGE = 50  # timeline lines per page of the task page
+DEPENDENCY_CHOICES = 500  # tasks the dependency picker offers (the newest)
 MAX_JSON_BODY = 100_000  # a 20,000-character note fits
 
 
@@ -251,6 +253,17 @@ def task_detail(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
         # Newest first, a page at a time: a long-running task's page stays small.
         "events": Paginator(timeline, TIMELINE_PAGE).get_page(request.GET.get("events")),
         "timeline_show": show,
+        "dependency_graph": dependency_graph(
+            task, list(task.depends_on.all()), list(task.dependents.all())
+        ),
+        # The picker: the project's other tasks, newest first (a task may depend on any).
+        "dependency_choices": list(
+            Task.objects.filter(project=project)
+            .exclude(pk=task.pk)
+            .order_by("-pk")
+            .values_list("pk", "title", "state")[:DEPENDENCY_CHOICES]
+        ),
+        "depends_on_ids": set(task.depends_on.values_list("pk", flat=True)),
         "timeline_filters": [(key, f[0]) for key, f in selectors.TIMELINE_FILTERS.items()],
         "open_questions": [q for q in questions if q.is_open],
         "answered_questions": [q for q in questions if not q.is_open],
@@ -362,6 +375,28 @@ def question_answer(
         messages.error(request, exc.message)
     else:
         messages.success(request, "Answer sent to the agent.")
+    return redirect(_detail_url(project, task_id))
+
+
+@login_required
+@require_POST
+def task_dependencies(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
+    """The picker's answer: the whole list of tasks this one depends on (none: clear it)."""
+    project = _project(request, slug, roles.EDIT_TASK)
+    _task_in(project, task_id)
+    try:
+        ids = [int(value) for value in request.POST.getlist("depends_on")]
+    except ValueError:
+        messages.error(request, "Dependencies are task numbers; nothing was changed.")
+        return redirect(_detail_url(project, task_id))
+    try:
+        services.task_set_dependencies(
+            task_id=task_id, depends_on_ids=ids, actor=Actor.of_user(request.user)
+        )
+    except errors.DomainError as exc:
+        messages.error(request, f"{exc.message} Nothing was changed.")
+    else:
+        messages.success(request, "Dependencies saved.")
     return redirect(_detail_url(project, task_id))
 
 

@@ -226,3 +226,58 @@ def test_the_charts_page_draws_flow_cycle_time_and_throughput(
     )
     assert overflow <= 0, overflow
     page.screenshot(path=os.path.join(screenshots, f"charts-{size}.png"), full_page=True)
+
+
+def test_dependencies_are_picked_on_the_task_page_and_drawn(signed_in, busy_project, screenshots):
+    from tasks.models import Task
+
+    project, _, _ = busy_project
+    first = factories.make_task(project=project, title="Design the schema")
+    second = factories.make_task(project=project, title="Write the migration")
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    page = signed_in(staff, "desktop").new_page()
+    page.goto(f"/projects/{project.slug}/tasks/{second.pk}/")
+    page.locator("summary", has_text="Edit dependencies").click()
+    page.select_option("#depends-on", [str(first.pk)])
+    page.get_by_role("button", name="Save dependencies").click()
+    expect(page.locator(".messages")).to_contain_text("Dependencies saved")
+    graph = page.get_by_test_id("dependency-graph")
+    expect(graph.locator(f'a[data-task="{first.pk}"]')).to_be_attached()
+    expect(graph.locator(f'a[data-task="{second.pk}"]')).to_be_attached()
+    assert list(Task.objects.get(pk=second.pk).depends_on.values_list("pk", flat=True)) == [
+        first.pk
+    ]
+    page.screenshot(path=os.path.join(screenshots, "task-dependencies-desktop.png"), full_page=True)
+
+    # A cycle is refused with the reason, and nothing changes.
+    page.goto(f"/projects/{project.slug}/tasks/{first.pk}/")
+    page.locator("summary", has_text="Edit dependencies").click()
+    page.select_option("#depends-on", [str(second.pk)])
+    page.get_by_role("button", name="Save dependencies").click()
+    expect(page.locator(".messages")).to_contain_text("cycle")
+    assert not Task.objects.get(pk=first.pk).depends_on.exists()
+
+
+def test_a_viewer_gets_no_picker_and_a_403_naming_the_role(db, settings, busy_project):
+    from django.test import Client
+
+    from projects.models import Membership
+
+    settings.PROJECT_DEFAULT_ROLE = ""
+    project, task, _ = busy_project
+    other = factories.make_task(project=project, title="Other")
+    viewer = factories.make_user()
+    Membership.objects.create(user=viewer, project=project, role="viewer")
+    client = Client()
+    client.force_login(viewer)
+    page = client.get(f"/projects/{project.slug}/tasks/{task.pk}/").content.decode()
+    assert "Edit dependencies" not in page
+    answer = client.post(
+        f"/projects/{project.slug}/tasks/{task.pk}/dependencies/", {"depends_on": [other.pk]}
+    )
+    assert answer.status_code == 403 and b"member" in answer.content
+    assert not task.depends_on.exists()
+    bad = factories.make_user(is_superuser=True)
+    client.force_login(bad)
+    client.post(f"/projects/{project.slug}/tasks/{task.pk}/dependencies/", {"depends_on": ["x"]})
+    assert not task.depends_on.exists()
