@@ -245,10 +245,12 @@ class CardRenderer:
         shown = len(cards)
         hidden = count - shown
         over = limit is not None and count > limit
+        full = limit is not None and count >= limit  # "3 / 3": the header's count turns red
         label = escape(label)
         action = _COLUMN_ACTIONS.get(state, "") if with_action else ""
         return (
-            f'<section class="column st-{state}{" over-limit" if over else ""}" '
+            f'<section class="column st-{state}{" over-limit" if over else ""}'
+            f'{" at-limit" if full else ""}" '
             f'data-state="{state}" data-limit="{"" if limit is None else limit}" '
             f'aria-label="{label}">\n'
             '  <header class="column-head">\n'

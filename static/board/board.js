@@ -59,6 +59,7 @@
       const limit = column.dataset.limit === "" ? null : Number(column.dataset.limit);
       const over = limit !== null && n > limit;
       column.classList.toggle("over-limit", over);
+      column.classList.toggle("at-limit", limit !== null && n >= limit);
       column.querySelector(".over-flag").hidden = !over;
     });
     updateMore();

@@ -4,6 +4,7 @@ agent console in the site's look, error pages in the site's look with DEBUG off,
 Screenshots land in test-artifacts/screenshots/ for a person to look at."""
 
 import os
+import re
 import threading
 
 import pytest
@@ -281,3 +282,24 @@ def test_a_viewer_gets_no_picker_and_a_403_naming_the_role(db, settings, busy_pr
     client.force_login(bad)
     client.post(f"/projects/{project.slug}/tasks/{task.pk}/dependencies/", {"depends_on": ["x"]})
     assert not task.depends_on.exists()
+
+
+def test_a_full_column_shows_count_over_limit_in_red(signed_in, db):
+    project = factories.make_project(wip_limits={"in_progress": 2, "backlog": 5})
+    for _ in range(2):
+        factories.make_task(project=project, state="in_progress")
+    factories.make_task(project=project)
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    page = signed_in(staff, "desktop").new_page()
+    page.goto(f"/projects/{project.slug}/board/")
+    full = page.locator('section.column[data-state="in_progress"]')
+    expect(full.locator(".column-head")).to_contain_text("2 / 2")
+    expect(full).to_have_class(re.compile(r"\bat-limit\b"))
+    red = full.locator(".count").evaluate("e => getComputedStyle(e).color")
+    calm = page.locator('section.column[data-state="backlog"] .count').evaluate(
+        "e => getComputedStyle(e).color"
+    )
+    assert red != calm, (red, calm)
+    expect(page.locator('section.column[data-state="backlog"]')).not_to_have_class(
+        re.compile(r"\bat-limit\b")
+    )

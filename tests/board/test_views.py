@@ -87,7 +87,7 @@ def test_board_columns_in_spec_order_with_counts_and_wip(member_client, project)
     html = response.content.decode()
     positions = [html.index(f'data-state="{s}" data-limit') for s in S.values]
     assert positions == sorted(positions)
-    assert 'class="column st-in_progress over-limit"' in html
+    assert 'class="column st-in_progress over-limit at-limit"' in html
     assert 'class="column st-backlog"' in html
     assert "/ 1</span>" in html
 
@@ -271,7 +271,7 @@ def test_resync_fragment_is_the_columns_of_the_page(approver_client, project):
     html = fragment.content.decode()
     assert "<html" not in html and html.count('<section class="column') == 8
     assert f'<div id="board-columns">{html}</div>' in page
-    assert 'class="column st-in_progress over-limit"' in html
+    assert 'class="column st-in_progress over-limit at-limit"' in html
     assert "claude &lt;7&gt;" in html and "Ship &lt;it&gt; &amp; &quot;go&quot;" in html
     assert 'class="small merge-to-staging"' in html and 'class="small promote"' in html
 
