@@ -303,3 +303,19 @@ def test_a_full_column_shows_count_over_limit_in_red(signed_in, db):
     expect(page.locator('section.column[data-state="backlog"]')).not_to_have_class(
         re.compile(r"\bat-limit\b")
     )
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_login_page_has_the_site_look(browser, live_url, screenshots, size):
+    width, height = SIZES[size]
+    context = browser.new_context(base_url=live_url, viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto("/projects/none/board/")  # signed out: sent to the login page
+    assert "/login/" in page.url
+    expect(page.locator("header.topbar .brand")).to_have_text("AiWorker")
+    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)  # nothing to show yet
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    css = page.locator("body").evaluate("e => getComputedStyle(e).fontFamily")
+    assert css.strip() != "serif"  # the site's stylesheet, not the browser's default
+    page.screenshot(path=os.path.join(screenshots, f"login-{size}.png"), full_page=True)
+    context.close()
