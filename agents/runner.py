@@ -413,6 +413,8 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stdout,
     )
+    # One line per MCP request (every few seconds while idle) would bury the runner's own steps.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(main_async(RunnerConfig.from_env()))
 
 

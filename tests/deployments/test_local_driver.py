@@ -113,6 +113,19 @@ def test_two_deploys_of_one_preview_at_once_end_with_one_running_command(local):
     assert len([r for r in driver.all_running() if driver.is_alive(r)]) == 1
 
 
+def test_a_proxy_in_the_platform_environment_is_not_asked_for_the_health_check(
+    local, monkeypatch
+):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    project, checkout, _ = local
+    task = in_progress(project, checkout, "direct\n")
+
+    assert services.preview_deploy(task_id=task.pk, actor=SYSTEM).status == "ready"
+
+
 def test_a_command_that_exits_fails_the_preview_with_its_last_output(local):
     project, checkout, _ = local
     project.run_command = "echo 'cannot bind: port {port} is mine'; exit 3"
