@@ -113,9 +113,7 @@ def test_two_deploys_of_one_preview_at_once_end_with_one_running_command(local):
     assert len([r for r in driver.all_running() if driver.is_alive(r)]) == 1
 
 
-def test_a_proxy_in_the_platform_environment_is_not_asked_for_the_health_check(
-    local, monkeypatch
-):
+def test_a_proxy_in_the_platform_environment_is_not_asked_for_the_health_check(local, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
