@@ -733,12 +733,23 @@ def _check_may_touch(*, actor: Actor, task: Task) -> None:
 
 
 def _broadcast(deployment: Deployment, event: str) -> None:
+    # A release's deploy concerns its tasks' cards: the board redraws each (their badge).
+    task_ids = (
+        list(
+            Release.tasks.through.objects.filter(release_id=deployment.release_id).values_list(
+                "task_id", flat=True
+            )
+        )
+        if deployment.release_id
+        else []
+    )
     broadcast_on_commit(
         project_id=deployment.project_id,
         event=event,
         data={
             "deployment_id": deployment.pk,
             "task_id": deployment.task_id,
+            "task_ids": task_ids,
             "release_id": deployment.release_id,
             "environment": deployment.environment,
             "status": deployment.status,

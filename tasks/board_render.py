@@ -23,12 +23,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aiworker.safe_urls import http_url
-from tasks.board_selectors import Card, OpenQuestion, open_questions
+from tasks.board_selectors import (
+    Card,
+    OpenQuestion,
+    ReleaseProgress,
+    open_questions,
+    release_progress,
+)
 from tasks.models import Priority
 from tasks.states import TaskState
 
 _LABELS = {value: escape(label) for value, label in Priority.choices}
 _APPROVED = TaskState.APPROVED.value
+# The cards a release moves: approved -> staging -> production (and back on a rollback).
+_RELEASED = frozenset({TaskState.APPROVED.value, TaskState.STAGING.value})
 _URGENT = Priority.URGENT.value
 QUESTION_SHOWN = 300  # characters of an open question on its card; the task page has it all
 _UNITS = (
@@ -92,6 +100,8 @@ class CardRenderer:
     ):
         self._may_answer = may_answer
         self._questions: dict[int, OpenQuestion] = {}
+        self._releases: dict[int, ReleaseProgress] = {}
+        self._releases_read: set[int] = set()
         marker = 999_999_999
         url = reverse("board-task", args=[project_slug, marker])
         self._url_head, self._url_tail = url.split(str(marker))
@@ -114,6 +124,7 @@ class CardRenderer:
         """One card; an open question is read here unless `cards` read them for the page."""
         if card.open_questions and question is None:
             question = open_questions([card.pk]).get(card.pk)
+        self.load_questions([card])  # a lone card (a live refresh) reads its release here
         pk = card.pk
         title = escape(card.title)
         agent_name = escape(card.agent_name or "-")
@@ -180,6 +191,14 @@ class CardRenderer:
                 f'    <span class="badge deploy deploy-{card.preview_status}" '
                 f'title="{title}">preview {card.preview_status}</span>\n'
             )
+        release = self._releases.get(pk)
+        if release is not None:
+            why = escape(f"{release.environment} release failed: {release.error}")
+            title = why if release.status == "failed" else f"{release.environment} release"
+            parts.append(
+                f'    <span class="badge deploy deploy-{release.status} release" '
+                f'title="{title}">{release.environment} {release.status}</span>\n'
+            )
         parts.append("  </div>\n")
         if question is not None:
             parts.append(self._question(pk, question))
@@ -195,10 +214,20 @@ class CardRenderer:
         return "".join(parts)
 
     def load_questions(self, cards: Iterable[Card]) -> None:
-        """Read the open questions of every card the page shows, in one query."""
+        """Read the open questions, and the unsettled releases, of every card the page shows:
+        one query each."""
+        cards = list(cards)
         missing = [c.pk for c in cards if c.open_questions and c.pk not in self._questions]
         if missing:
             self._questions.update(open_questions(missing))
+        moving = [
+            c.pk
+            for c in cards
+            if c.release_unsettled and c.state in _RELEASED and c.pk not in self._releases_read
+        ]
+        if moving:
+            self._releases.update(release_progress(moving))
+            self._releases_read.update(moving)
 
     def cards(self, cards: Any) -> str:
         cards = list(cards)

@@ -36,6 +36,8 @@ COLUMNS: list[tuple[str, str]] = [(s.value, s.label) for s in TaskState]
 CARD_ORDER = ("-priority", "position", "created_at", "id")
 # Cards a column shows before "show more": what a person scans; the counts stay exact.
 PAGE_SIZE = 50
+RELEASE_UNSETTLED = (Release.Status.PENDING, Release.Status.DEPLOYING, Release.Status.FAILED)
+RELEASE_ERROR_SHOWN = 300
 
 
 def _count_subquery(queryset: QuerySet) -> Coalesce:
@@ -68,6 +70,12 @@ def _card_rows() -> QuerySet[Task]:
             .order_by("-id")
             .annotate(short_error=Left("error", PREVIEW_ERROR_SHOWN))
             .values("short_error")[:1]
+        ),
+        # A hint only: the card asks `release_progress` for the newest release when set.
+        release_unsettled=Exists(
+            Release.tasks.through.objects.filter(
+                task_id=OuterRef("pk"), release__status__in=RELEASE_UNSETTLED
+            )
         ),
     ).order_by(*CARD_ORDER)
 
@@ -109,6 +117,7 @@ class Card:
     blocked: bool
     preview_status: str | None  # of the task's latest preview Deployment, if it has one
     preview_error: str | None  # why that deployment failed (its start), shown on the badge
+    release_unsettled: bool  # some release of the task is pending, deploying or failed
 
 
 _CARD_FIELDS = [field.name for field in fields(Card)]
@@ -208,6 +217,38 @@ def open_questions(task_ids: list[int]) -> dict[int, OpenQuestion]:
         if task_id not in found:
             shown = [str(o) for o in options or [] if isinstance(o, str | int | float)]
             found[task_id] = OpenQuestion(pk=pk, question=question, options=shown)
+    return found
+
+
+@dataclass(frozen=True)
+class ReleaseProgress:
+    """The newest release of a task while it is not settled: what its card says."""
+
+    environment: str
+    status: str  # pending, deploying or failed
+    error: str
+
+
+def release_progress(task_ids: list[int]) -> dict[int, ReleaseProgress]:
+    """For each task, its newest release if that one is pending, deploying or failed (one
+    query; only the approved and staging cards ask, the ones a release moves)."""
+    if not task_ids:
+        return {}
+    rows = (
+        Release.tasks.through.objects.filter(task_id__in=task_ids)
+        .order_by("task_id", "-release_id")
+        .values_list("task_id", "release__environment", "release__status", "release__error")
+    )
+    found: dict[int, ReleaseProgress] = {}
+    seen: set[int] = set()
+    for task_id, environment, status, error in rows:
+        if task_id in seen:
+            continue  # only the newest release of each task counts
+        seen.add(task_id)
+        if status in RELEASE_UNSETTLED:
+            found[task_id] = ReleaseProgress(
+                environment, status, (error or "")[:RELEASE_ERROR_SHOWN]
+            )
     return found
 
 

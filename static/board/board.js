@@ -366,8 +366,10 @@
       });
     } else if (event.indexOf("deploy.") === 0) {
       const id = taskIdOf(data);
-      // A deploy of a release (no task) may change the staging release the Promote button uses.
+      // A deploy of a release (no task) may change the staging release the Promote button uses;
+      // its tasks' cards show how it goes (deploying, then live or failed with the reason).
       refreshCard(id || 0);
+      (data.task_ids || []).forEach(function (taskId) { if (taskId !== id) refreshCard(taskId); });
       if (event === "deploy.failed" && data && data.error) showMessage("Deploy failed: " + data.error);
     }
   }

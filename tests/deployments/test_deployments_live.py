@@ -1,6 +1,7 @@
 """The deployments page follows deploys live in Chromium: a preview started elsewhere shows up
 deploying, then ready with its URL, without a reload. Real local driver, real process."""
 
+import re
 import threading
 
 import pytest
@@ -43,4 +44,35 @@ def test_a_preview_deploy_shows_on_the_open_deployments_page(local):  # noqa: F8
         task.refresh_from_db()
         expect(row.get_by_role("link", name=task.preview_url)).to_be_visible()
         assert int(section.get_attribute("data-redrawn") or 0) >= 1  # redrawn, not reloaded
+        context.close()
+
+
+def test_a_release_deploy_shows_on_its_task_cards_live(local):  # noqa: F811
+    from deployments.models import Release
+
+    project, _, sha = local
+    project.run_command = "echo 'port {port} taken'; exit 4"  # the staging deploy fails
+    project.save()
+    task = factories.make_task(project=project, state="approved", title="Ship it")
+    release = Release.objects.create(
+        project=project, environment="staging", commit_sha=sha, status="deploying"
+    )
+    release.tasks.set([task])
+    url, _ = start_daphne()
+    with launched_chromium() as browser:
+        context = signed_in_context(browser, url, factories.make_user(is_superuser=True))
+        board = context.new_page()
+        board.goto(f"/projects/{project.slug}/board/")
+        expect(board.locator("#board-root")).to_have_attribute("data-live", "open")
+        card = board.locator(f"#task-{task.pk}")
+        expect(card.locator(".badge.release")).to_have_text("staging deploying")
+
+        job = threading.Thread(target=services.release_deploy, kwargs={"release_id": release.pk})
+        job.start()
+        job.join(timeout=60)
+
+        badge = card.locator(".badge.release")
+        expect(badge).to_have_text("staging failed")
+        expect(badge).to_have_attribute("title", re.compile("exited with code 4"))
+        expect(board.locator('.cards[data-state="approved"]')).to_contain_text("Ship it")
         context.close()
