@@ -3,7 +3,6 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from aiworker import health, live
-from aiworker.auth_token import token_view
 from projects import api_token_apis, token_views
 
 api_patterns: list[URLPattern | URLResolver] = [
@@ -12,7 +11,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("agents.urls")),
     path("", include("deployments.urls")),
     path("health/", health.HealthView.as_view(), name="health"),
-    path("auth/token/", token_view, name="api-token"),
+    path("auth/token/", api_token_apis.token_view, name="api-token"),
     path("auth/tokens/", api_token_apis.TokenListCreateApi.as_view(), name="api-token-list"),
     path(
         "auth/tokens/<int:pk>/revoke/",
