@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from aiworker import errors
 
@@ -81,40 +82,25 @@ def driver_for(project: Any) -> Driver:
     return get_driver(project.deploy_driver or None)
 
 
+# name -> the driver class, by import path (as projects/forges/ does for forges): this module
+# never imports its children, which import it. Each class builds itself with `from_settings()`.
+DRIVERS: dict[str, str] = {
+    "gitops": "deployments.drivers.gitops.GitOpsDriver",
+    "kubernetes": "deployments.drivers.kubernetes.KubernetesDriver",
+    "local": "deployments.drivers.local.LocalDriver",
+    "disabled": "deployments.drivers.disabled.DisabledDriver",
+}
+
+
 def get_driver(name: str | None = None) -> Driver:
     name = name or settings.DEPLOY_DRIVER
-    if name == "local":
-        from deployments.drivers.local import LocalDriver
-
-        return LocalDriver.from_settings()
-    if name == "gitops":
-        from deployments.drivers.argocd import ArgoCD
-        from deployments.drivers.gitops import GitOpsDriver
-        from deployments.drivers.kubernetes import api_client_from_settings
-
-        argocd = None
-        if settings.GITOPS_ARGOCD_NAMESPACE:
-            purpose = "GITOPS_ARGOCD_NAMESPACE is set"
-            argocd = ArgoCD(
-                api_client_from_settings(purpose), namespace=settings.GITOPS_ARGOCD_NAMESPACE
-            )
-        return GitOpsDriver(
-            settings.GITOPS_REPO_URL,
-            branch=settings.GITOPS_BRANCH,
-            argocd=argocd,
-            ready_timeout=settings.DEPLOY_ROLLOUT_TIMEOUT,
+    path = DRIVERS.get(name)
+    if path is None:
+        raise errors.NotConfigured(
+            f"DEPLOY_DRIVER={name!r} is not a driver; use {', '.join(sorted(DRIVERS))}."
         )
-    if name == "kubernetes":
-        from deployments.drivers.kubernetes import KubernetesDriver
-
-        return KubernetesDriver.from_settings()
-    if name == "disabled":
-        from deployments.drivers.disabled import DisabledDriver
-
-        return DisabledDriver()
-    raise errors.NotConfigured(
-        f"DEPLOY_DRIVER={name!r} is not a driver; use gitops, kubernetes, local or disabled."
-    )
+    driver: Driver = import_string(path).from_settings()
+    return driver
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -19,6 +19,10 @@ class DisabledDriver:
     name = "disabled"
     needs_image = False
 
+    @classmethod
+    def from_settings(cls) -> DisabledDriver:
+        return cls()
+
     def _refuse(self) -> NoReturn:
         raise errors.NotConfigured(MESSAGE)
 

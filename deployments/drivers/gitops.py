@@ -74,6 +74,23 @@ class GitOpsDriver:
         self.argocd = argocd
         self.ready_timeout = ready_timeout
 
+    @classmethod
+    def from_settings(cls) -> GitOpsDriver:
+        argocd = None
+        if settings.GITOPS_ARGOCD_NAMESPACE:
+            from deployments.drivers.kubernetes import api_client_from_settings
+
+            argocd = ArgoCD(
+                api_client_from_settings("GITOPS_ARGOCD_NAMESPACE is set"),
+                namespace=settings.GITOPS_ARGOCD_NAMESPACE,
+            )
+        return cls(
+            settings.GITOPS_REPO_URL,
+            branch=settings.GITOPS_BRANCH,
+            argocd=argocd,
+            ready_timeout=settings.DEPLOY_ROLLOUT_TIMEOUT,
+        )
+
     # --- the interface ------------------------------------------------------------------------
 
     def apply(self, place: Place, manifests: list[dict[str, Any]]) -> None:
