@@ -2,6 +2,7 @@
 repository, on loopback ports, read back over HTTP; failures, expiry, GC and restarts."""
 
 import os
+import secrets
 import signal
 import time
 import urllib.request
@@ -60,6 +61,15 @@ def in_progress(project, checkout, text: str) -> Task:
     task.head_sha = push_task_commit(checkout, task, text)
     task.save()
     return task
+
+
+def preview_running(project, checkout, run_command: str | None = None) -> tuple[Task, Deployment]:
+    """A task with a pushed commit and its preview deployed (with `run_command`, when given)."""
+    if run_command is not None:
+        project.run_command = run_command
+        project.save()
+    task = in_progress(project, checkout, "x\n")
+    return task, services.preview_deploy(task_id=task.pk, actor=SYSTEM)
 
 
 def test_preview_serves_the_task_commit_on_its_own_loopback_port(local):
@@ -126,11 +136,9 @@ def test_a_proxy_in_the_platform_environment_is_not_asked_for_the_health_check(l
 
 def test_a_command_that_exits_fails_the_preview_with_its_last_output(local):
     project, checkout, _ = local
-    project.run_command = "echo 'cannot bind: port {port} is mine'; exit 3"
-    project.save()
-    task = in_progress(project, checkout, "x\n")
-
-    deployment = services.preview_deploy(task_id=task.pk, actor=SYSTEM)
+    task, deployment = preview_running(
+        project, checkout, "echo 'cannot bind: port {port} is mine'; exit 3"
+    )
 
     assert deployment.status == "failed"
     assert "exited with code 3" in deployment.error
@@ -144,11 +152,7 @@ def test_a_command_that_exits_fails_the_preview_with_its_last_output(local):
 def test_a_command_that_never_answers_is_stopped_and_fails(local, settings):
     settings.LOCAL_DEPLOY_READY_TIMEOUT = 1.0
     project, checkout, _ = local
-    project.run_command = "echo listening soon; exec sleep 60"
-    project.save()
-    task = in_progress(project, checkout, "x\n")
-
-    deployment = services.preview_deploy(task_id=task.pk, actor=SYSTEM)
+    _, deployment = preview_running(project, checkout, "echo listening soon; exec sleep 60")
 
     assert deployment.status == "failed"
     assert "did not answer within 1s" in deployment.error and "listening soon" in deployment.error
@@ -157,8 +161,9 @@ def test_a_command_that_never_answers_is_stopped_and_fails(local, settings):
 
 
 def test_the_command_gets_no_platform_secret_in_its_environment(local, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "mysql://root:hunter@db/x")
-    monkeypatch.setenv("SECRET_KEY", "not-for-previews")
+    # Random stand-ins: what matters is that they never reach the preview's environment.
+    monkeypatch.setenv("DATABASE_URL", f"mysql://root:{secrets.token_hex(8)}@db/x")
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(16))
     project, checkout, _ = local
     project.run_command = "env > env.txt; python -m http.server {port}"
     project.preview_env = {"GREETING": "hello"}
@@ -174,8 +179,7 @@ def test_the_command_gets_no_platform_secret_in_its_environment(local, monkeypat
 
 def test_expiry_stops_the_command_and_removes_the_worktree(local):
     project, checkout, _ = local
-    task = in_progress(project, checkout, "x\n")
-    deployment = services.preview_deploy(task_id=task.pk, actor=SYSTEM)
+    task, deployment = preview_running(project, checkout)
     driver = LocalDriver.from_settings()
     running = driver.running(deployment.namespace)
     assert running is not None
@@ -194,8 +198,7 @@ def test_expiry_stops_the_command_and_removes_the_worktree(local):
 
 def test_garbage_collection_removes_a_deleted_task_preview(local):
     project, checkout, _ = local
-    task = in_progress(project, checkout, "x\n")
-    deployment = services.preview_deploy(task_id=task.pk, actor=SYSTEM)
+    task, deployment = preview_running(project, checkout)
     driver = LocalDriver.from_settings()
     running = driver.running(deployment.namespace)
     assert running is not None
@@ -266,10 +269,6 @@ def test_staging_production_and_rollback_run_their_commits(local):
 
 def test_a_project_without_a_run_command_fails_clearly(local):
     project, checkout, _ = local
-    project.run_command = "  "
-    project.save()
-    task = in_progress(project, checkout, "x\n")
-
-    deployment = services.preview_deploy(task_id=task.pk, actor=SYSTEM)
+    _, deployment = preview_running(project, checkout, "  ")
 
     assert deployment.status == "failed" and "has no run command" in deployment.error
