@@ -51,6 +51,8 @@ EVENTS = frozenset(
         "task.needs_input",
         "task.ready_to_test",
         "agent.status",
+        "deploy.queued",
+        "deploy.merging",
         "deploy.started",
         "deploy.completed",
         "deploy.failed",

@@ -25,6 +25,7 @@ def deploy_preview(*, task_id: int, commit_sha: str | None = None) -> str:
         )
     except (errors.NotFound, errors.Conflict, errors.InvalidInput, errors.NotConfigured) as exc:
         # The task moved on or was deleted meanwhile: nothing to retry.
+        services.preview_queue_skipped(task_id=task_id, reason=exc.message)
         return f"skipped: {exc.message}"
     return deployment.status
 

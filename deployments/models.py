@@ -15,6 +15,14 @@ class Driver(models.TextChoices):
     DISABLED = "disabled"
 
 
+# What a person reads for a status: a pending row is waiting for its deploy job to start.
+STEP_LABELS = {"pending": "queued"}
+
+
+def step_label(status: str) -> str:
+    return STEP_LABELS.get(status, status)
+
+
 class Release(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -55,6 +63,10 @@ class Release(models.Model):
     def __str__(self) -> str:
         return f"{self.project} {self.environment} release {self.pk}"
 
+    @property
+    def step(self) -> str:
+        return step_label(self.status)
+
 
 class Deployment(models.Model):
     class Status(models.TextChoices):
@@ -94,3 +106,7 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.environment} {self.namespace} ({self.status})"
+
+    @property
+    def step(self) -> str:
+        return step_label(self.status)

@@ -3,7 +3,10 @@
 Merge to staging merges each approved task's PR into the default branch (a conflict stops that
 task only: it stays approved and its timeline says why), then brings the staging branch up to
 the default branch with a PR that is merged at once and records a staging Release (status
-deploying). The tasks move approved -> staging only once the deploy driver reports success
+pending, "queued", until the deploy job starts). The boards hear each step as it happens:
+`deploy.merging` before the first merge, `deploy.failed` for a task that could not be merged,
+`deploy.queued` once the release is recorded, then the deploy's own events. The tasks move
+approved -> staging only once the deploy driver reports success
 (deployments/services.release_deploy); a failed deploy leaves them approved with a timeline line.
 Promotion does the same from staging to production.
 Gitea is called outside any database transaction; each bookkeeping step is its own short one.
@@ -19,6 +22,7 @@ from django.db import transaction
 
 from aiworker import errors
 from aiworker.actors import Actor
+from aiworker.live import broadcast_on_commit
 from deployments.models import Environment, Release
 from projects import gitea, roles
 from projects import services as gitea_services
@@ -66,6 +70,19 @@ def _image(project: Project, sha: str) -> str:
     return f"{project.image_repository}:{sha}" if project.image_repository and sha else ""
 
 
+def _queued(release: Release, *, task_ids: list[int]) -> None:
+    """Recorded and waiting for the deploy job: the cards say "<environment> queued"."""
+    _broadcast_step(
+        project_id=release.project_id,
+        event="deploy.queued",
+        environment=release.environment,
+        task_ids=task_ids,
+        status=Release.Status.PENDING,
+        release_id=release.pk,
+    )
+    _deploy_on_commit(release)
+
+
 def _deploy_on_commit(release: Release) -> None:
     """Deploy after commit. The release's tasks move (approved -> staging, staging ->
     production) only when the deploy reports success (deployments/services.release_deploy);
@@ -73,6 +90,46 @@ def _deploy_on_commit(release: Release) -> None:
     jobs = importlib.import_module("deployments.jobs")
     release_id = release.pk
     transaction.on_commit(lambda: jobs.deploy_release.delay(release_id=release_id))
+
+
+def _broadcast_step(
+    *, project_id: int, event: str, environment: str, task_ids: list[int], **data: Any
+) -> None:
+    """A step of a release with no deployment row yet (merging, queued, a task not merged):
+    the same shape as a deploy's events, so boards and the deployments page treat it alike."""
+    broadcast_on_commit(
+        project_id=project_id,
+        event=event,
+        data={
+            "deployment_id": None,
+            "task_id": None,
+            "task_ids": task_ids,
+            "release_id": data.get("release_id"),
+            "environment": environment,
+            "status": data.get("status", ""),
+            "url": "",
+            "error": data.get("error", ""),
+        },
+    )
+
+
+def _brought_up_to_date(
+    forge: Forge, *, project: Project, environment: str, tasks: list[Task], **pull: str
+) -> str:
+    """The forge's merge of one branch into the next; when it fails, the cards that said
+    "merging" say why before the error reaches the person who asked."""
+    try:
+        return forge.bring_up_to_date(**pull)
+    except errors.DomainError as exc:
+        _broadcast_step(
+            project_id=project.pk,
+            event="deploy.failed",
+            environment=environment,
+            task_ids=[t.pk for t in tasks],
+            status="failed",
+            error=f"{environment} not updated: {exc.message}",
+        )
+        raise
 
 
 def _fail_task(task: Task, *, actor: Actor, reason: str) -> None:
@@ -84,6 +141,14 @@ def _fail_task(task: Task, *, actor: Actor, reason: str) -> None:
         payload={"pr_number": task.pr_number},
     )
     gitea_services.comment_on_pull_request(task=task, body=f"not merged to staging: {reason}")
+    _broadcast_step(
+        project_id=task.project_id,
+        event="deploy.failed",
+        environment=Environment.STAGING,
+        task_ids=[task.pk],
+        status="failed",
+        error=f"#{task.pk} not merged to staging: {reason}",
+    )
 
 
 def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
@@ -106,6 +171,13 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
         raise errors.Conflict(f"Only approved tasks go to staging: {', '.join(not_approved)}.")
     project = tasks[0].project
     forge = _forge_checked(project)
+    _broadcast_step(
+        project_id=project.pk,
+        event="deploy.merging",
+        environment=Environment.STAGING,
+        task_ids=[t.pk for t in tasks],
+        status="merging",
+    )
     merged: list[Task] = []
     failures: list[str] = []
     for task in tasks:
@@ -125,7 +197,11 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
         merged.append(task)
     if not merged:
         raise errors.Conflict("No task could be merged: " + "; ".join(failures))
-    sha = forge.bring_up_to_date(
+    sha = _brought_up_to_date(
+        forge,
+        project=project,
+        environment=Environment.STAGING,
+        tasks=merged,
         head=project.default_branch,
         base=project.staging_branch,
         title=f"Release to staging: {', '.join(f'#{t.pk}' for t in merged)}",
@@ -137,11 +213,11 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
             commit_sha=sha,
             image=_image(project, sha),
             created_by=actor.user,
-            status=Release.Status.DEPLOYING,
+            status=Release.Status.PENDING,
             error="; ".join(failures)[:5000],
         )
         release.tasks.set(merged)
-        _deploy_on_commit(release)
+        _queued(release, task_ids=[t.pk for t in merged])
     return release
 
 
@@ -160,7 +236,20 @@ def release_promote(*, release_id: Any, actor: Actor) -> Release:
     if not tasks:
         raise errors.Conflict(f"Release {release_id} has no task left in staging to promote.")
     project = staging.project
-    sha = _forge_checked(project).bring_up_to_date(
+    forge = _forge_checked(project)
+    _broadcast_step(
+        project_id=project.pk,
+        event="deploy.merging",
+        environment=Environment.PRODUCTION,
+        task_ids=[t.pk for t in tasks],
+        status="merging",
+        release_id=staging.pk,
+    )
+    sha = _brought_up_to_date(
+        forge,
+        project=project,
+        environment=Environment.PRODUCTION,
+        tasks=tasks,
         head=project.staging_branch,
         base=project.production_branch,
         title=f"Promote staging release {staging.pk} to production",
@@ -173,8 +262,8 @@ def release_promote(*, release_id: Any, actor: Actor) -> Release:
             image=staging.image or _image(project, sha),
             created_by=staging.created_by,
             approved_by=actor.user,
-            status=Release.Status.DEPLOYING,
+            status=Release.Status.PENDING,
         )
         release.tasks.set(tasks)
-        _deploy_on_commit(release)
+        _queued(release, task_ids=[t.pk for t in tasks])
     return release

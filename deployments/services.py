@@ -84,8 +84,63 @@ def preview_queue(*, task_id: int, actor: Actor, commit_sha: str | None = None) 
     _check_may_touch(actor=actor, task=task)
     driver = get_driver_checked(task.project)
     sha = _preview_checks(task=task, commit_sha=commit_sha, driver=driver)
+    _record_queued(task=task, driver=driver, sha=sha, actor=actor)
     jobs.deploy_preview.delay(task_id=task.pk, commit_sha=sha)
     return m.preview_url(task.pk) if driver.needs_image else ""
+
+
+def _record_queued(*, task: Task, driver: Driver, sha: str, actor: Actor) -> None:
+    """The first step a person sees: "preview queued" until the job starts (it may wait for a
+    worker). A task with no preview, or a failed one, gets a `pending` row; a preview that is
+    up keeps its row and its link, and the boards only hear `deploy.queued`."""
+    with transaction.atomic():
+        deployment = (
+            Deployment.objects.select_for_update()
+            .filter(task=task, environment=Environment.PREVIEW, status__in=ACTIVE)
+            .order_by("-id")
+            .first()
+        )
+        if deployment is None:
+            deployment = Deployment.objects.create(
+                project=task.project,
+                task=task,
+                environment=Environment.PREVIEW,
+                driver=driver.name,
+                namespace=m.preview_namespace(task.pk),
+                commit_sha=sha,
+                status=Deployment.Status.PENDING,
+                expires_at=timezone.now() + settings.PREVIEW_TTL_DURATION,
+            )
+        elif deployment.status == Deployment.Status.FAILED:
+            deployment.status = Deployment.Status.PENDING
+            deployment.save(update_fields=["status", "updated_at"])
+        record_event(
+            task=task,
+            kind="deploy.queued",
+            actor=actor,
+            message=f"Preview deploy of {sha[:12]} queued.",
+            payload={"deployment_id": deployment.pk, "sha": sha},
+        )
+        _broadcast(deployment, "deploy.queued", status=Deployment.Status.PENDING)
+
+
+def preview_queue_skipped(*, task_id: int, reason: str) -> int:
+    """The deploy job found nothing to do (the task moved on meanwhile): a preview still
+    `pending` from `preview_queue` fails with the reason, so no card says "queued" for ever."""
+    with transaction.atomic():
+        pending = list(
+            Deployment.objects.select_for_update().filter(
+                task_id=task_id,
+                environment=Environment.PREVIEW,
+                status=Deployment.Status.PENDING,
+            )
+        )
+        for deployment in pending:
+            deployment.status = Deployment.Status.FAILED
+            deployment.error = f"Not deployed: {reason}"[:5000]
+            deployment.save(update_fields=["status", "error", "updated_at"])
+            _broadcast(deployment, "deploy.failed")
+    return len(pending)
 
 
 def preview_deploy(*, task_id: int, actor: Actor, commit_sha: str | None = None) -> Deployment:
@@ -732,7 +787,7 @@ def _check_may_touch(*, actor: Actor, task: Task) -> None:
         raise errors.PermissionDenied(roles.denied_message(roles.DEPLOY_PREVIEW, task.project))
 
 
-def _broadcast(deployment: Deployment, event: str) -> None:
+def _broadcast(deployment: Deployment, event: str, *, status: str | None = None) -> None:
     # A release's deploy concerns its tasks' cards: the board redraws each (their badge).
     task_ids = (
         list(
@@ -752,7 +807,7 @@ def _broadcast(deployment: Deployment, event: str) -> None:
             "task_ids": task_ids,
             "release_id": deployment.release_id,
             "environment": deployment.environment,
-            "status": deployment.status,
+            "status": status or deployment.status,
             "url": deployment.url,
             "error": deployment.error,
         },

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,11 +15,13 @@ from django.views.decorators.http import require_GET, require_POST
 from aiworker import errors
 from aiworker.actors import Actor
 from deployments import selectors, services
-from deployments.models import Deployment, Environment
+from deployments.models import Deployment, Environment, Release
 from projects import roles
 from projects.models import Project
 
 HISTORY = 50
+IN_PROGRESS_SCAN = 10
+MOVING = (Release.Status.PENDING, Release.Status.DEPLOYING)
 
 
 @login_required
@@ -36,8 +39,22 @@ def deployments_page(request: HttpRequest, slug: str) -> HttpResponse:
     releases = list(
         selectors.release_list(project_id=project.pk, environment=Environment.PRODUCTION)[:20]
     )
+    # Releases queued or deploying, and an environment's newest release when it failed (a
+    # later one settles that failure).
+    newest = list(
+        selectors.release_list(project_id=project.pk).prefetch_related(None)[:IN_PROGRESS_SCAN]
+    )
+    first_of = {r.environment: r.pk for r in reversed(newest)}
+    in_progress = [
+        r
+        for r in newest
+        if r.status in MOVING
+        or (r.status == Release.Status.FAILED and first_of[r.environment] == r.pk)
+    ]
+    prefetch_related_objects(in_progress, "tasks")  # no query when nothing is in progress
     context = {
         "project": project,
+        "in_progress": in_progress,
         "current": selectors.live_deployments(project_id=project.pk),
         "previews": previews,
         "history": history,

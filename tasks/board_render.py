@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aiworker.safe_urls import http_url
+from deployments.models import step_label
 from tasks.board_selectors import (
     Card,
     OpenQuestion,
@@ -189,7 +190,7 @@ class CardRenderer:
             title = escape(f"preview failed: {why}") if why else "preview deployment"
             parts.append(
                 f'    <span class="badge deploy deploy-{card.preview_status}" '
-                f'title="{title}">preview {card.preview_status}</span>\n'
+                f'title="{title}">preview {step_label(card.preview_status)}</span>\n'
             )
         release = self._releases.get(pk)
         if release is not None:
@@ -197,7 +198,7 @@ class CardRenderer:
             title = why if release.status == "failed" else f"{release.environment} release"
             parts.append(
                 f'    <span class="badge deploy deploy-{release.status} release" '
-                f'title="{title}">{release.environment} {release.status}</span>\n'
+                f'title="{title}">{release.environment} {step_label(release.status)}</span>\n'
             )
         parts.append("  </div>\n")
         if question is not None:

@@ -138,6 +138,16 @@
 
   // Only the newest answer for a card is drawn, so out-of-order fetches cannot undo a move.
   const cardSeq = {};
+  function showMerging(id, environment) {
+    const badges = columnsBox.querySelector("#task-" + id + " .badges");
+    if (!badges || badges.querySelector(".deploy-merging")) return;
+    const badge = document.createElement("span");
+    badge.className = "badge deploy deploy-merging release";
+    badge.title = environment + " release";
+    badge.textContent = environment + " merging";
+    badges.appendChild(badge);
+  }
+
   async function refreshCard(id) {
     const seq = (cardSeq[id] = (cardSeq[id] || 0) + 1);
     try {
@@ -364,6 +374,10 @@
         el.textContent = data.status;
         el.className = "agent-status s-" + data.status;
       });
+    } else if (event === "deploy.merging") {
+      // Nothing is recorded while the forge merges (it runs inside the request that asked):
+      // the cards say so until the release's next step redraws them.
+      (data.task_ids || []).forEach(function (taskId) { showMerging(taskId, data.environment); });
     } else if (event.indexOf("deploy.") === 0) {
       const id = taskIdOf(data);
       // A deploy of a release (no task) may change the staging release the Promote button uses;

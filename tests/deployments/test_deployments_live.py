@@ -76,3 +76,85 @@ def test_a_release_deploy_shows_on_its_task_cards_live(local):  # noqa: F811
         expect(badge).to_have_attribute("title", re.compile("exited with code 4"))
         expect(board.locator('.cards[data-state="approved"]')).to_contain_text("Ship it")
         context.close()
+
+
+def test_a_merge_to_staging_shows_each_step_on_the_card_and_the_deployments_page(
+    local,  # noqa: F811
+    monkeypatch,
+):
+    """merging -> queued -> deploying -> failed with the reason, each seen without a reload.
+
+    The test plays the Celery worker: the release's deploy job is recorded instead of sent, so
+    "queued" lasts until the test runs the job (release_deploy) itself."""
+    from deployments import jobs
+    from deployments.releases import release_merge_to_staging
+    from projects.forges.local import LocalForge
+    from tests.deployments.test_local_driver import push_task_commit
+
+    project, checkout, _ = local
+    project.run_command = "sleep 3; echo 'no port today'; exit 4"  # deploying, then failed
+    project.save()
+    task = factories.make_task(project=project, state="approved", title="Ship it")
+    push_task_commit(checkout, task, "shipped\n")
+    pr, _ = LocalForge(project).open_pull_request(
+        head=f"task/{task.pk}", base="main", title="Ship it", body=""
+    )
+    task.pr_number = pr.number
+    task.save()
+    queued_jobs: list[dict] = []
+    monkeypatch.setattr(jobs.deploy_release, "delay", lambda **kw: queued_jobs.append(kw))
+    releaser = factories.make_user(is_superuser=True)
+    url, _ = start_daphne()
+    with launched_chromium() as browser:
+        context = signed_in_context(browser, url, releaser)
+        board = context.new_page()
+        board.goto(f"/projects/{project.slug}/board/")
+        expect(board.locator("#board-root")).to_have_attribute("data-live", "open")
+        # Every text the card's release badge shows, in order (steps can be brief).
+        board.evaluate(
+            """(id) => {
+              window.steps = [];
+              const note = () => {
+                const badge = document.querySelector("#task-" + id + " .badge.release");
+                const text = badge ? badge.textContent : "";
+                if (text && window.steps[window.steps.length - 1] !== text) window.steps.push(text);
+              };
+              new MutationObserver(note).observe(document.body, {subtree: true, childList: true});
+            }""",
+            task.pk,
+        )
+        page = context.new_page()
+        page.goto(f"/projects/{project.slug}/deployments/")
+        section = page.locator("section.deployments")
+        expect(section).to_have_attribute("data-live", "open")
+
+        merge = threading.Thread(
+            target=release_merge_to_staging,
+            kwargs={"task_ids": [task.pk], "actor": Actor.of_user(releaser)},
+        )
+        merge.start()
+        merge.join(timeout=60)
+        card = board.locator(f"#task-{task.pk}")
+        expect(card.locator(".badge.release")).to_have_text("staging queued")
+        assert board.evaluate("window.steps")[:2] == ["staging merging", "staging queued"]
+        row = section.locator("table.releases-in-progress tr[data-release]")
+        expect(row.locator(".status")).to_have_text("queued")
+        expect(row).to_contain_text(f"#{task.pk}")
+
+        assert len(queued_jobs) == 1
+        job = threading.Thread(target=services.release_deploy, kwargs=queued_jobs[0])
+        job.start()
+        expect(card.locator(".badge.release")).to_have_text("staging deploying")
+        expect(row.locator(".status")).to_have_text("deploying")
+        job.join(timeout=60)
+        badge = card.locator(".badge.release")
+        expect(badge).to_have_text("staging failed")
+        expect(badge).to_have_attribute("title", re.compile("exited with code 4"))
+        expect(section.locator("table.releases-in-progress .status")).to_have_text("failed")
+        assert board.evaluate("window.steps") == [
+            "staging merging",
+            "staging queued",
+            "staging deploying",
+            "staging failed",
+        ]
+        context.close()

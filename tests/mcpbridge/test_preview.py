@@ -69,7 +69,9 @@ def test_trigger_preview_deploy_queues_and_returns_the_url(
     assert image == "registry.example.test/acme/shop:" + "b" * 40
     task.refresh_from_db()
     assert task.preview_url == url
+    # queued (the card says "preview queued" until a worker takes the job), then the job's steps
     assert list(task.events.values_list("kind", flat=True)) == [
+        "deploy.queued",
         "deploy.started",
         "deploy.completed",
     ]

@@ -77,8 +77,9 @@ def test_merge_to_staging_with_a_conflict_on_one_task(
     repo = gitea.repos[(OWNER, REPO)]
     assert release.commit_sha == repo.branches["staging"]
     assert release.image == f"registry.example/shop:{release.commit_sha}"
-    # Merged but not deployed yet: the release is deploying and every task is still approved.
-    assert release.status == "deploying"
+    # Merged but not deployed yet: the release is queued (pending) for its deploy job, and
+    # every task is still approved.
+    assert release.status == "pending"
     assert set(Task.objects.values_list("state", flat=True)) == {"approved"}
     assert not TaskEvent.objects.filter(to_state="staging").exists()
     assert deploy_for_real(release.pk).status == "live"
