@@ -7,8 +7,10 @@ correlated subqueries, so the query count does not grow with the number of tasks
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -19,9 +21,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    Window,
 )
-from django.db.models.functions import Coalesce, Left, RowNumber
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Left
 
 from deployments.models import Deployment, Environment, Release
 from projects.models import Project
@@ -101,6 +103,7 @@ class Card:
     title: str
     state: str
     priority: int
+    labels: str  # as stored: ",bug,ui,"
     position: int
     pr_url: str
     pr_number: int | None
@@ -128,23 +131,39 @@ def as_cards(queryset: QuerySet[Task]) -> list[Card]:
     return [Card(*row) for row in queryset.values_list(*_CARD_FIELDS)]
 
 
-def first_page_ids(*, project_id: int, per_column: int = PAGE_SIZE) -> QuerySet[Any, Any]:
-    """Ids of the first `per_column` cards of every column (a window function), as a subquery.
+@cache
+def _first_pages_sql(vendor: str) -> str:
+    """Ids of the first cards of every column: per column one `LIMIT` read in claim order.
+
+    Each part walks the `task_board_order` index from its start and stops after its page, so
+    the first pages cost the same however many tasks a column holds; a window function over
+    the project's tasks (ROW_NUMBER per state) read every task of the project, and its cost
+    grew with the history in Production and Cancelled. Written once as SQL per database vendor,
+    like tasks/claim_queries.py: as a union of sliced querysets the ORM would compile eight
+    subqueries on every request. Each `LIMIT` sits in a derived table because MariaDB refuses
+    a `LIMIT` directly inside `IN (...)`, and SQLite one directly inside a compound select.
+    """
+    q = connection.ops.quote_name
+    table = q(Task._meta.db_table)
+    part = (
+        f"SELECT {q('id')} FROM (SELECT {q('id')} FROM {table}"
+        f" WHERE {q('project_id')} = %s AND {q('state')} = %s"
+        f" ORDER BY {q('priority')} DESC, {q('position')}, {q('created_at')}, {q('id')}"
+        " LIMIT %s) {alias}"
+    )
+    union = " UNION ALL ".join(part.format(alias=f"c{i}") for i in range(len(COLUMNS)))
+    return f"SELECT {q('id')} FROM ({union}) first_pages"
+
+
+def first_page_ids(*, project_id: int, per_column: int = PAGE_SIZE) -> RawSQL:
+    """The ids of the first `per_column` cards of every column, as a subquery for `pk__in`.
 
     Only these rows then get the badge subqueries, so a big board costs what its first pages do.
     """
-    return (
-        Task.objects.filter(project_id=project_id)
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("state")],
-                order_by=[F("priority").desc(), F("position"), F("created_at"), F("id")],
-            )
-        )
-        .filter(rank__lte=per_column)
-        .values("pk")
-    )
+    params: list[Any] = []
+    for state, _ in COLUMNS:
+        params += [project_id, state, per_column]
+    return RawSQL(_first_pages_sql(connection.vendor), params)
 
 
 def _claim_order(card: Card) -> tuple[int, int, datetime, int]:
@@ -162,8 +181,37 @@ def board_first_pages(*, project_id: int, per_column: int = PAGE_SIZE) -> list[C
     return cards
 
 
-def board_column_page(*, project_id: int, state: str, offset: int, limit: int) -> list[Card]:
-    return as_cards(board_cards(project_id=project_id).filter(state=state)[offset : offset + limit])
+def _after(cursor: tuple[int, int, datetime, int]) -> Q:
+    """The tasks that come after `cursor` (priority, position, created_at, id) in CARD_ORDER."""
+    priority, position, created_at, pk = cursor
+    return (
+        Q(priority__lt=priority)
+        | Q(priority=priority, position__gt=position)
+        | Q(priority=priority, position=position, created_at__gt=created_at)
+        | Q(priority=priority, position=position, created_at=created_at, pk__gt=pk)
+    )
+
+
+def board_column_page(
+    *, project_id: int, state: str, after_id: int | None = None, offset: int = 0, limit: int
+) -> list[Card]:
+    """The next cards of one column in claim order ("show more").
+
+    With `after_id` (the column's last loaded card) the page starts right after that task's
+    place, whatever moved in or out above it meanwhile, and it reads only its own rows from the
+    `task_board_order` index: a deep page costs what the first does. If that task is gone, or
+    without it, `offset` counts from the column's top.
+    """
+    cards = board_cards(project_id=project_id).filter(state=state)
+    if after_id is not None:
+        cursor = (
+            Task.objects.filter(project_id=project_id, pk=after_id)
+            .values_list("priority", "position", "created_at", "pk")
+            .first()
+        )
+        if cursor is not None:
+            return as_cards(cards.filter(_after(cursor))[:limit])
+    return as_cards(cards[offset : offset + limit])
 
 
 @dataclass(frozen=True)

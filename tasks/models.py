@@ -61,7 +61,13 @@ class Task(models.Model):
         ordering = ["project_id", "state", "-priority", "position", "created_at", "id"]
         permissions = [("approve_task", "Can approve a task that is ready to test")]
         indexes = [
-            models.Index(fields=["project", "state", "priority", "position"]),
+            # Claim order within a column (CARD_ORDER, the claim's ORDER BY): a column's first
+            # page, the next page after a card, and the claim read it in order and stop after
+            # their LIMIT, so their cost does not grow with the column (docs/PERFORMANCE.md).
+            models.Index(
+                fields=["project", "state", "-priority", "position", "created_at", "id"],
+                name="task_board_order",
+            ),
         ]
         # The database refuses what the choices refuse: a row written past the services (a
         # raw UPDATE, a bad fixture) cannot hold a value a claim would then fail to read.

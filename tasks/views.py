@@ -35,6 +35,7 @@ S = TaskState
 TIMELINE_PAGE = 50  # timeline lines per page of the task page
 DEPENDENCY_CHOICES = 500  # tasks the dependency picker offers (the newest)
 MAX_JSON_BODY = 100_000  # a 20,000-character note fits
+MAX_ID = 2**63 - 1  # ids beyond a signed 64-bit integer are no task (and SQLite refuses them)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -166,22 +167,38 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def column_more(request: HttpRequest, slug: str, state: str) -> HttpResponse:
-    """The next page of a column's cards as HTML ("show more"), in claim order."""
+    """The next page of a column's cards as HTML ("show more"), in claim order: the cards after
+    `after` (the id of the column's last loaded card), or from `offset` when that task is gone
+    or not named."""
     project = _project(request, slug)
     if state not in TaskState.values:
         return HttpResponse("Unknown column.", status=404, content_type="text/plain")
-    try:
-        offset = int(request.GET.get("offset", "0"))
-    except ValueError:
-        offset = -1
-    if not 0 <= offset <= 10**7:
+    offset = _whole_number(request.GET.get("offset", "0"), maximum=10**7)
+    after = request.GET.get("after")
+    after_id = None if after is None else _whole_number(after, maximum=MAX_ID)
+    if offset is None or (after is not None and after_id is None):
         return HttpResponse(
-            "offset must be a whole number from 0.", status=400, content_type="text/plain"
+            "offset and after must be whole numbers from 0.",
+            status=400,
+            content_type="text/plain",
         )
     cards = selectors.board_column_page(
-        project_id=project.pk, state=state, offset=offset, limit=selectors.PAGE_SIZE
+        project_id=project.pk,
+        state=state,
+        after_id=after_id,
+        offset=offset,
+        limit=selectors.PAGE_SIZE,
     )
     return HttpResponse(_renderer(project, request.user).cards(cards))
+
+
+def _whole_number(raw: str, *, maximum: int) -> int | None:
+    """`raw` as a whole number from 0 to `maximum`, or None when it is not one."""
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if 0 <= value <= maximum else None
 
 
 @login_required
@@ -322,7 +339,12 @@ def task_edit(request: HttpRequest, slug: str, task_id: int) -> HttpResponse:
     task = Task.objects.filter(pk=task_id, project=project).first()
     if task is None:
         raise Http404("No such task in this project.")
-    initial = {"title": task.title, "description": task.description, "priority": task.priority}
+    initial = {
+        "title": task.title,
+        "description": task.description,
+        "priority": task.priority,
+        "labels": ", ".join(task.label_list),
+    }
     form = TaskForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

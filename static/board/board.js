@@ -81,7 +81,11 @@
   async function showMore(button) {
     const state = button.dataset.state;
     const box = cardsBox(state);
-    const url = root.dataset.moreUrl.replace("/backlog/", "/" + state + "/") + "?offset=" + box.children.length;
+    // The page after the column's last loaded card (cards moved in or out above it meanwhile
+    // do not shift it); the offset is for when that task has gone since.
+    const last = box.lastElementChild;
+    const url = root.dataset.moreUrl.replace("/backlog/", "/" + state + "/") + "?offset=" + box.children.length +
+      (last && last.dataset.taskId ? "&after=" + encodeURIComponent(last.dataset.taskId) : "");
     button.disabled = true;
     try {
       const response = await fetch(url, { credentials: "same-origin" });

@@ -7,6 +7,7 @@ person) signed in with a session cookie made by Django's test client.
 import os
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
@@ -65,6 +66,30 @@ def open_board(context: BrowserContext, slug: str) -> Page:
     page.goto(f"/projects/{slug}/board/")
     expect(page.locator("#board-root")).to_have_attribute("data-live", "open")
     return page
+
+
+def off_the_loop(service: Callable[..., object], **kwargs: object) -> None:
+    """Call a service from a thread of its own: Playwright's sync API keeps an event loop on
+    the test's thread, where the live broadcast's async_to_sync refuses to run."""
+    import threading
+
+    from django.db import connection
+
+    failed: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            service(**kwargs)
+        except BaseException as exc:  # re-raised on the test's thread
+            failed.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 def card_in(page: Page, state: str, task: Task):
@@ -256,20 +281,46 @@ def test_login_page_and_anonymous_websocket_is_refused(open_context, project, us
     page.screenshot(path=os.path.join(artifacts_dir, "projects.png"), full_page=True)
 
 
-def test_show_more_pages_a_big_column_in(open_context, project):
+def test_show_more_pages_a_big_column_in_and_its_cards_stay_live(open_context, project):
+    """A column with more than a page: "show more" (from the keyboard) loads the next cards
+    after the last one shown; a card it loaded is redrawn by live events like any other."""
     from tasks.board_selectors import PAGE_SIZE
 
-    Task.objects.bulk_create(
+    made = Task.objects.bulk_create(
         Task(project=project, title=f"bulk {i}", position=i) for i in range(PAGE_SIZE + 5)
     )
     page = open_board(open_context(factories.make_user()), project.slug)
     column = page.locator('section.column[data-state="backlog"]')
     expect(column.locator(".cards > .card")).to_have_count(PAGE_SIZE)
     expect(column.locator(".show-more .more-count")).to_have_text("5")
-    column.locator(".show-more").click()
+    expect(card_in(page, "backlog", made[-1])).to_have_count(0)
+    column.locator(".show-more").focus()
+    page.keyboard.press("Enter")
     expect(column.locator(".cards > .card")).to_have_count(PAGE_SIZE + 5)
     expect(column.locator(".show-more")).to_be_hidden()
     expect(column.locator(".count")).to_have_text(str(PAGE_SIZE + 5))
+    ids = column.locator(".cards > .card").evaluate_all("cards => cards.map(c => c.id)")
+    assert ids == [f"task-{t.pk}" for t in made]
+
+    # Live events reach the cards "show more" loaded: an edit redraws one in its place, a move
+    # takes another to its new column, and the counts follow.
+    off_the_loop(
+        services.task_update, task_id=made[-1].pk, actor=factories.system(), title="Renamed live"
+    )
+    expect(card_in(page, "backlog", made[-1]).locator(".card-title")).to_contain_text(
+        "Renamed live"
+    )
+    off_the_loop(
+        services.task_transition,
+        task_id=made[-2].pk,
+        to_state=S.IN_PROGRESS,
+        actor=factories.system(),
+        agent_id=factories.make_agent()[0].pk,
+    )
+    expect(card_in(page, "in_progress", made[-2])).to_be_visible()
+    expect(card_in(page, "backlog", made[-2])).to_have_count(0)
+    expect(column.locator(".count")).to_have_text(str(PAGE_SIZE + 4))
+    expect(column.locator(".show-more")).to_be_hidden()
 
 
 def test_cards_entering_a_column_together_all_arrive(open_context, project, user):
