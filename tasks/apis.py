@@ -24,6 +24,7 @@ from projects import roles
 from projects.models import Project
 from tasks import selectors, services
 from tasks.models import Complexity, Priority, Task, TaskEvent, TaskQuestion
+from tasks.services.validation import LABEL_MAX, LABELS_MAX
 from tasks.states import TaskState
 
 TEXT_MAX = settings.TEXT_FIELD_MAX
@@ -66,6 +67,7 @@ class TaskSerializer(serializers.ModelSerializer):
     project_slug = serializers.CharField(source="project.slug")
     assigned_agent = AgentRefSerializer(allow_null=True)
     depends_on = serializers.SerializerMethodField()
+    labels = serializers.ListField(child=serializers.CharField(), source="label_list")
     open_questions = serializers.IntegerField()
 
     class Meta:
@@ -78,6 +80,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "description",
             "state",
             "priority",
+            "labels",
             "position",
             "assigned_agent",
             "parent",
@@ -191,6 +194,12 @@ class TaskCreateInput(InputSerializer):
     title = serializers.CharField(max_length=settings.TASK_TITLE_MAX)
     description = _text(required=False, allow_blank=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=LABEL_MAX, allow_blank=True),
+        required=False,
+        max_length=LABELS_MAX,
+        help_text='Labels, e.g. ["bug", "ui"]: lowercased; the list replaces the task\'s.',
+    )
     parent = serializers.IntegerField(  # type: ignore[assignment]
         required=False, allow_null=True, min_value=1
     )
@@ -207,6 +216,12 @@ class TaskUpdateInput(InputSerializer):
     title = serializers.CharField(max_length=settings.TASK_TITLE_MAX, required=False)
     description = _text(required=False, allow_blank=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=LABEL_MAX, allow_blank=True),
+        required=False,
+        max_length=LABELS_MAX,
+        help_text='Labels, e.g. ["bug", "ui"]: lowercased; the list replaces the task\'s.',
+    )
     spec = SpecInput(required=False)
 
 
@@ -258,12 +273,18 @@ class TaskFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(method="filter_project", help_text="Project id or slug.")
     state = django_filters.MultipleChoiceFilter(choices=TaskState.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
+    label = django_filters.CharFilter(
+        method="filter_label", max_length=LABEL_MAX, help_text="Tasks with this label."
+    )
     agent = IdFilter(field_name="assigned_agent_id", help_text="Agent id.")
     parent = IdFilter(field_name="parent_id", help_text="Parent task id.")
 
     class Meta:
         model = Task
-        fields = ["project", "state", "priority", "agent", "parent"]
+        fields = ["project", "state", "priority", "label", "agent", "parent"]
+
+    def filter_label(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return queryset.filter(labels__contains=services.clean_labels([value]))
 
     def filter_project(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         return queryset.filter(project=selectors.project_by_ref(value))
@@ -330,6 +351,7 @@ class TaskListCreateApi(ListAPIView):
             actor=Actor.of_user(request.user),
             description=data.get("description", ""),
             priority=data.get("priority", Priority.MEDIUM),
+            labels=data.get("labels", []),
             parent_id=data.get("parent"),
             depends_on_ids=data.get("depends_on", ()),
             spec=data.get("spec"),
@@ -346,7 +368,8 @@ class TaskDetailApi(APIView):
     @extend_schema(
         request=TaskUpdateInput,
         responses={200: TaskDetailSerializer, **error_responses(400, 401, 403, 404)},
-        description="Edit title, description, priority or specification. The state changes "
+        description="Edit title, description, priority, labels or specification. The state "
+        "changes "
         "only through `transition/` and the other actions.",
     )
     def patch(self, request: Request, pk: int) -> Response:
@@ -358,6 +381,7 @@ class TaskDetailApi(APIView):
             title=data.get("title"),
             description=data.get("description"),
             priority=data.get("priority"),
+            labels=data.get("labels"),
             spec=data.get("spec"),
         )
         return _detail(pk)

@@ -31,7 +31,7 @@ from tasks.board_selectors import (
     open_questions,
     release_progress,
 )
-from tasks.models import Priority
+from tasks.models import Priority, labels_of
 from tasks.states import TaskState
 
 _LABELS = {value: escape(label) for value, label in Priority.choices}
@@ -133,6 +133,7 @@ class CardRenderer:
             f'<article class="card prio-{card.priority}" id="task-{pk}" data-task-id="{pk}" '
             f'data-state="{card.state}" data-sort="{sort_key(card)}" '
             f'data-priority="{card.priority}" data-agent="{agent_name}" '
+            f'data-labels="{escape(card.labels)}" '
             # Escaping only adds lowercase entities, so this is the escaped lowercase title.
             f'data-title="#{pk} {title.lower()}" draggable="true" tabindex="0" '
             f'aria-label="Task {pk}: {title}">\n  <div class="card-top">\n    ',
@@ -148,6 +149,10 @@ class CardRenderer:
             f'    <span class="age" title="in this column since '
             f"{self._stamp(card.state_changed_at)}; created {self._stamp(card.created_at)}"
             f'">{age(card.state_changed_at, self._now)}</span>\n    ',
+            "".join(
+                f'<span class="label-chip">{escape(label)}</span>'
+                for label in labels_of(card.labels)
+            ),
         ]
         if card.assigned_agent_id:
             status = escape(card.agent_status or "")

@@ -15,6 +15,11 @@ class TaskForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8}),
     )
     priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.MEDIUM)
+    labels = forms.CharField(
+        required=False,
+        max_length=400,
+        help_text="Comma-separated, e.g. bug, ui. The board filters by them.",
+    )
 
 
 class AnswerForm(forms.Form):

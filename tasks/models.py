@@ -4,6 +4,11 @@ from django.db import models
 from tasks.states import ACTIVE_STATES, TaskState
 
 
+def labels_of(stored: str) -> list[str]:
+    """The labels of a task's `labels` column (",bug,ui," -> ["bug", "ui"])."""
+    return [label for label in stored.split(",") if label]
+
+
 class Priority(models.IntegerChoices):
     LOW = 0, "Low"
     MEDIUM = 1, "Medium"
@@ -25,6 +30,10 @@ class Task(models.Model):
         max_length=20, choices=TaskState.choices, default=TaskState.BACKLOG, db_index=True
     )
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.MEDIUM)
+    # Lowercase labels, each between commas (",bug,ui,"), written by tasks.services'
+    # clean_labels: a label filter is one LIKE on every database (SQLite has no JSON
+    # containment), and the board reads them with the card's row (no extra query).
+    labels = models.CharField(max_length=400, blank=True, default="")
     position = models.IntegerField(default=0, help_text="Order within its column; lower first.")
     assigned_agent = models.ForeignKey(
         "agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
@@ -82,6 +91,10 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
+
+    @property
+    def label_list(self) -> list[str]:
+        return labels_of(self.labels)
 
     @property
     def is_active(self) -> bool:

@@ -346,22 +346,42 @@
   const textFilter = document.getElementById("filter-text");
   const agentFilter = document.getElementById("filter-agent");
   const priorityFilter = document.getElementById("filter-priority");
+  const labelFilter = document.getElementById("filter-label");
+  // The label choices are the labels of the cards on the board (no query of their own).
+  function refreshLabelOptions() {
+    const seen = {};
+    columnsBox.querySelectorAll(".card[data-labels]").forEach(function (card) {
+      card.dataset.labels.split(",").forEach(function (label) { if (label) seen[label] = true; });
+    });
+    const labels = Object.keys(seen).sort();
+    const chosen = labelFilter.value;
+    if (chosen && !seen[chosen]) labels.push(chosen);
+    const have = Array.from(labelFilter.options).slice(1).map(function (o) { return o.value; });
+    if (have.join(",") === labels.join(",")) return;
+    labelFilter.length = 1;
+    labels.forEach(function (label) { labelFilter.add(new Option(label, label)); });
+    labelFilter.value = chosen;
+  }
   function applyFilters() {
+    refreshLabelOptions();
     const text = textFilter.value.trim().toLowerCase();
     const agent = agentFilter.value;
     const priority = priorityFilter.value;
+    const label = labelFilter.value;
     columnsBox.querySelectorAll(".card").forEach(function (card) {
       const show =
         (!text || card.dataset.title.indexOf(text) !== -1) &&
         (!agent || card.dataset.agent === agent) &&
-        (!priority || card.dataset.priority === priority);
+        (!priority || card.dataset.priority === priority) &&
+        (!label || (card.dataset.labels || "").indexOf("," + label + ",") !== -1);
       card.hidden = !show;
     });
   }
-  [textFilter, agentFilter, priorityFilter].forEach(function (input) {
+  [textFilter, agentFilter, priorityFilter, labelFilter].forEach(function (input) {
     input.addEventListener("input", applyFilters);
     input.addEventListener("change", applyFilters);
   });
+  refreshLabelOptions();
 
   // --- live updates --------------------------------------------------------------------------
 

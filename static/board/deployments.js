@@ -30,7 +30,17 @@
     socket.onmessage = function (message) {
       let parsed;
       try { parsed = JSON.parse(message.data); } catch (e) { return; }
-      if (typeof parsed.event === "string" && parsed.event.indexOf("deploy.") === 0) {
+      if (parsed.event === "deploy.merging") {
+        // Not recorded yet (the merge runs in the request that asked): say so until the
+        // release is, when the next event redraws the page.
+        const note = page.querySelector("[data-merging]");
+        const data = parsed.data || {};
+        if (note) {
+          note.textContent = "Merging " + (data.task_ids || []).map(function (id) { return "#" + id; }).join(", ") +
+            " to " + data.environment + "…";
+          note.hidden = false;
+        }
+      } else if (typeof parsed.event === "string" && parsed.event.indexOf("deploy.") === 0) {
         // A burst of events (one per task of a release) makes one redraw.
         if (!pending) pending = setTimeout(redraw, 150);
       }

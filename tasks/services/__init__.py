@@ -35,12 +35,19 @@ from tasks.services.transitions import (
     task_release_transition,
     task_transition,
 )
-from tasks.services.validation import SPEC_FIELDS, clean_priority, clean_spec, clean_text
+from tasks.services.validation import (
+    SPEC_FIELDS,
+    clean_labels,
+    clean_priority,
+    clean_spec,
+    clean_text,
+)
 
 __all__ = [
     "RELEASE_PERMISSIONS",
     "SPEC_FIELDS",
     "TRANSITION_PERMISSIONS",
+    "clean_labels",
     "clean_priority",
     "clean_spec",
     "clean_text",

@@ -12,7 +12,7 @@ from projects.models import Project
 from tasks import rules
 from tasks.models import Priority, Task
 from tasks.services.transitions import _next_position, lock_task, record_event, task_data
-from tasks.services.validation import clean_priority, clean_spec, clean_text
+from tasks.services.validation import clean_labels, clean_priority, clean_spec, clean_text
 from tasks.states import TaskState
 
 S = TaskState
@@ -26,6 +26,7 @@ def task_create(
     actor: Actor,
     description: Any = "",
     priority: Any = Priority.MEDIUM,
+    labels: Any = (),
     parent_id: int | None = None,
     depends_on_ids: Sequence[int] = (),
     spec: dict[str, Any] | None = None,
@@ -33,6 +34,7 @@ def task_create(
     title = clean_text(title, field="title", required=True, max_length=settings.TASK_TITLE_MAX)
     description = clean_text(description, field="description")
     priority = clean_priority(priority)
+    stored_labels = clean_labels(list(labels) if isinstance(labels, tuple) else labels)
     parent = None
     if parent_id is not None:
         parent = Task.objects.filter(pk=parent_id, project=project).first()
@@ -47,6 +49,7 @@ def task_create(
         title=title,
         description=description,
         priority=priority,
+        labels=stored_labels,
         parent=parent,
         position=_next_position(project.pk, S.BACKLOG),
         created_by=actor.user,
@@ -67,6 +70,7 @@ def task_update(
     title: Any = None,
     description: Any = None,
     priority: Any = None,
+    labels: Any = None,
     spec: dict[str, Any] | None = None,
 ) -> Task:
     task = lock_task(task_id)
@@ -79,6 +83,8 @@ def task_update(
         changed["description"] = clean_text(description, field="description")
     if priority is not None:
         changed["priority"] = clean_priority(priority)
+    if labels is not None:
+        changed["labels"] = clean_labels(labels)
     if spec:
         changed.update(clean_spec(spec))
     changed = {k: v for k, v in changed.items() if getattr(task, k) != v}

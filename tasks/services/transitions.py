@@ -77,6 +77,7 @@ def task_data(task: Task) -> dict[str, Any]:
         "title": task.title,
         "state": task.state,
         "priority": task.priority,
+        "labels": task.label_list,
         "position": task.position,
         "agent": task.assigned_agent.name
         if task.assigned_agent_id and task.assigned_agent

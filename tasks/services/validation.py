@@ -1,5 +1,6 @@
-"""Validation every task write shares: text, priority, specification fields."""
+"""Validation every task write shares: text, priority, labels, specification fields."""
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +47,41 @@ def clean_priority(value: Any) -> int:
             f"priority must be one of {allowed}.", fields={"priority": [f"Choose from {allowed}."]}
         )
     return value
+
+
+LABELS_MAX = 10
+LABEL_MAX = 30
+# Letters, digits and a few separators; never a comma (the column's delimiter).
+LABEL_RE = re.compile(r"^[^\W_](?:[\w .:/+-]*[^\W_])?$")
+
+
+def clean_labels(value: Any) -> str:
+    """A list of labels (or one comma-separated string, from a form) as the `labels` column:
+    lowercased, stripped, duplicates dropped, in the order given (",bug,ui,"; "" for none)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise errors.InvalidInput(
+            "labels must be a list of strings.", fields={"labels": ["A list of strings."]}
+        )
+    labels: list[str] = []
+    for raw in value:
+        label = " ".join(raw.split()).lower()
+        if not label or label in labels:
+            continue
+        if len(label) > LABEL_MAX or not LABEL_RE.match(label):
+            raise errors.InvalidInput(
+                f"Label {label[:40]!r} is not allowed: up to {LABEL_MAX} letters, digits, "
+                "spaces and . : / + - _, starting and ending with a letter or digit.",
+                fields={"labels": [f"Not a label: {label[:40]!r}."]},
+            )
+        labels.append(label)
+    if len(labels) > LABELS_MAX:
+        raise errors.InvalidInput(
+            f"A task has at most {LABELS_MAX} labels ({len(labels)} given).",
+            fields={"labels": [f"At most {LABELS_MAX}."]},
+        )
+    return f",{','.join(labels)}," if labels else ""
 
 
 def clean_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -305,6 +305,40 @@ def test_a_full_column_shows_count_over_limit_in_red(signed_in, db):
     )
 
 
+def test_the_board_filters_by_label_and_priority_and_new_labels_join_the_choices(signed_in, db):
+    project = factories.make_project()
+    bug = factories.make_task(project=project, title="Crash on save", labels=",bug,", priority=3)
+    ui = factories.make_task(project=project, title="Button colour", labels=",ui,design,")
+    plain = factories.make_task(project=project, title="No label", priority=3)
+    staff = factories.make_user(is_staff=True, is_superuser=True)
+    page = signed_in(staff, "desktop").new_page()
+    page.goto(f"/projects/{project.slug}/board/")
+    expect(page.locator("#board-root")).to_have_attribute("data-live", "open")
+    expect(page.locator(f"#task-{ui.pk} .label-chip")).to_have_text(["ui", "design"])
+    options = page.locator("#filter-label option")
+    expect(options).to_have_text(["Any", "bug", "design", "ui"])
+
+    page.select_option("#filter-label", "bug")
+    expect(page.locator(f"#task-{bug.pk}")).to_be_visible()
+    expect(page.locator(f"#task-{ui.pk}")).to_be_hidden()
+    expect(page.locator(f"#task-{plain.pk}")).to_be_hidden()
+    page.select_option("#filter-label", "")
+    page.select_option("#filter-priority", "3")  # urgent: the bug and the unlabelled one
+    expect(page.locator(f"#task-{plain.pk}")).to_be_visible()
+    expect(page.locator(f"#task-{ui.pk}")).to_be_hidden()
+    page.select_option("#filter-priority", "")
+
+    # Labels given elsewhere (the API, an agent) reach the open board and its choices live.
+    edit = threading.Thread(
+        target=services.task_update,
+        kwargs={"task_id": plain.pk, "actor": Actor.system("test"), "labels": ["backend"]},
+    )
+    edit.start()
+    edit.join(timeout=30)
+    expect(page.locator(f"#task-{plain.pk} .label-chip")).to_have_text(["backend"])
+    expect(options).to_have_text(["Any", "backend", "bug", "design", "ui"])
+
+
 @pytest.mark.parametrize("size", list(SIZES))
 def test_the_login_page_has_the_site_look(browser, live_url, screenshots, size):
     width, height = SIZES[size]
