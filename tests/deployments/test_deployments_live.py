@@ -1,6 +1,7 @@
 """The deployments page follows deploys live in Chromium: a preview started elsewhere shows up
 deploying, then ready with its URL, without a reload. Real local driver, real process."""
 
+import os
 import re
 import threading
 
@@ -81,6 +82,7 @@ def test_a_release_deploy_shows_on_its_task_cards_live(local):  # noqa: F811
 def test_a_merge_to_staging_shows_each_step_on_the_card_and_the_deployments_page(
     local,  # noqa: F811
     monkeypatch,
+    artifacts_dir,
 ):
     """merging -> queued -> deploying -> failed with the reason, each seen without a reload.
 
@@ -146,6 +148,10 @@ def test_a_merge_to_staging_shows_each_step_on_the_card_and_the_deployments_page
         job.start()
         expect(card.locator(".badge.release")).to_have_text("staging deploying")
         expect(row.locator(".status")).to_have_text("deploying")
+        shots = os.path.join(artifacts_dir, "screenshots")
+        os.makedirs(shots, exist_ok=True)
+        page.screenshot(path=os.path.join(shots, "deployments-release-deploying.png"))
+        board.screenshot(path=os.path.join(shots, "board-release-deploying.png"))
         job.join(timeout=60)
         badge = card.locator(".badge.release")
         expect(badge).to_have_text("staging failed")
