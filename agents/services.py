@@ -2,11 +2,13 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -110,43 +112,67 @@ def agent_authenticate(token: Any) -> Agent:
     """The agent a bearer token belongs to, or PermissionDenied for unknown or revoked."""
     if not isinstance(token, str) or not token.strip():
         raise errors.PermissionDenied("No agent token given. Send 'Authorization: Bearer <token>'.")
-    agent = (
-        Agent.objects.select_related("project").filter(token_hash=hash_token(token.strip())).first()
-    )
-    if agent is None:
-        raise errors.PermissionDenied("Unknown agent token.")
+    # get(), not first(): the hash is unique, so no ORDER BY (first() sorts by name here).
+    try:
+        agent = Agent.objects.select_related("project").get(token_hash=hash_token(token.strip()))
+    except Agent.DoesNotExist:
+        raise errors.PermissionDenied("Unknown agent token.") from None
     if agent.revoked_at is not None:
         raise errors.PermissionDenied(f"The token of agent {agent.name} was revoked.")
     return agent
 
 
-def agent_touch(*, agent: Agent, force: bool = False) -> None:
+def agent_touch(*, agent: Agent) -> bool:
     """Every agent call renews its heartbeat and the lease of the tasks it holds.
 
-    Written at most every TOUCH_INTERVAL (unless `force`): leases and the offline cut-off are
-    minutes long, so a few seconds' staleness changes nothing, and an agent's quick run of
-    calls costs no writes.
+    Written at most every TOUCH_INTERVAL: leases and the offline cut-off are minutes long, so a
+    few seconds' staleness changes nothing, and an agent's quick run of calls costs no writes.
+    Returns whether it wrote. The heartbeat tool writes by itself instead (`agent_heartbeat`).
+    """
+    now = timezone.now()
+    last = agent.last_heartbeat_at
+    wrote = last is None or not (now - TOUCH_INTERVAL < last <= now)
+    if wrote:
+        _write_heartbeat(agent, now)
+    if agent.status in (AgentStatus.OFFLINE, AgentStatus.STARTING):
+        agent_set_status(agent=agent, status=_status_on_return(agent))
+    return wrote
+
+
+def _status_on_return(agent: Agent) -> str:
+    """The status of an offline or starting agent that calls in."""
+    return AgentStatus.BUSY if agent.current_task_id else AgentStatus.IDLE
+
+
+@cache
+def _heartbeat_sql(vendor: str) -> str:
+    # Building the ORM's UPDATE cost more CPU than sending it, on every beat of every agent.
+    q = connection.ops.quote_name
+    return f"UPDATE {q(Agent._meta.db_table)} SET last_heartbeat_at = %s WHERE id = %s"
+
+
+def _write_heartbeat(agent: Agent, now: datetime) -> tuple[list[int], datetime | None]:
+    """The heartbeat's writes: the agent's time and its tasks' lease, as (held ids, new lease).
+
+    Two lone UPDATEs, each committing by itself, in no transaction: they are independent and
+    idempotent (a lease renewed without the heartbeat time, or the reverse, is still true), and
+    a transaction costs three more round trips. The lease is None when a held task moved
+    between the read and the renewal (it was not renewed: the caller reads what holds).
     """
     from tasks.services import task_ids_held_by, task_renew_lease_for_agent
 
-    now = timezone.now()
-    last = agent.last_heartbeat_at
-    if force or last is None or not (now - TOUCH_INTERVAL < last <= now):
-        held = task_ids_held_by(agent)
-        heartbeat = Agent.objects.filter(pk=agent.pk)
-        if held:
-            with transaction.atomic():  # one commit for both writes
-                heartbeat.update(last_heartbeat_at=now)
-                task_renew_lease_for_agent(agent=agent, task_ids=held)
-        else:
-            # A lone UPDATE commits by itself: no transaction to open and close around it
-            # (three round trips on every call of an agent between tasks, such as a claim).
-            heartbeat.update(last_heartbeat_at=now)
-        agent.last_heartbeat_at = now
-    if agent.status in (AgentStatus.OFFLINE, AgentStatus.STARTING):
-        agent_set_status(
-            agent=agent, status=AgentStatus.BUSY if agent.current_task_id else AgentStatus.IDLE
+    held = task_ids_held_by(agent)
+    with connection.cursor() as cursor:  # Agent.objects.filter(pk=…).update(…), compiled once
+        cursor.execute(
+            _heartbeat_sql(connection.vendor),
+            [connection.ops.adapt_datetimefield_value(now), agent.pk],
         )
+    agent.last_heartbeat_at = now
+    if not held:
+        return held, None
+    lease = now + settings.TASK_LEASE_DURATION
+    renewed = task_renew_lease_for_agent(agent=agent, task_ids=held, expires_at=lease)
+    return held, lease if renewed == len(held) else None
 
 
 @transaction.atomic
@@ -171,13 +197,29 @@ def agent_set_status(*, agent: Agent, status: str, message: str | None = None) -
     return agent
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    agent: Agent
+    task_id: int | None  # the first active task it holds (by id), if any
+    lease_expires_at: datetime | None  # that task's renewed lease; None: read it again
+
+
 def agent_heartbeat(
     *, agent: Agent, status: str | None = None, message: str | None = None
-) -> Agent:
-    agent_touch(agent=agent, force=True)  # the explicit heartbeat always writes
-    if status is not None or message is not None:
+) -> Heartbeat:
+    """The explicit heartbeat: always writes (unlike `agent_touch`), and sets the status.
+
+    The status is saved (and broadcast) only when it or the message changes: a runner beats
+    with the same "busy" and message every few seconds, which changes nothing on any board.
+    """
+    held, lease = _write_heartbeat(agent, timezone.now())
+    if status is None and agent.status in (AgentStatus.OFFLINE, AgentStatus.STARTING):
+        status = _status_on_return(agent)
+    if (status is not None and status != agent.status) or (
+        message is not None and message != agent.status_message
+    ):
         agent_set_status(agent=agent, status=status or agent.status, message=message)
-    return agent
+    return Heartbeat(agent=agent, task_id=held[0] if held else None, lease_expires_at=lease)
 
 
 def agent_sync_current_task(*, agent: Agent, task: Any) -> None:

@@ -168,13 +168,15 @@ def _authenticated_call(
     kwargs: dict[str, Any],
     verified: Agent | None = None,
     record_for: str | None = None,
+    touch: bool = True,
 ) -> T:
     for attempt in range(DEADLOCK_RETRIES):
         try:
             # `verified` was loaded by this request's token check a moment ago; after a retry
             # the row may have changed (the failed attempt rolled back), so read it again.
             agent: Agent = verified if verified and attempt == 0 else agent_authenticate(token)
-            agent_touch(agent=agent)  # any call is a heartbeat and renews the task lease
+            if touch:
+                agent_touch(agent=agent)  # any call is a heartbeat and renews the task lease
             if record_for is None:
                 return fn(agent=agent, **kwargs)
             try:
@@ -196,11 +198,18 @@ def _authenticated_call(
     raise AssertionError("unreachable")
 
 
-async def run_as_agent(ctx: Context, fn: Callable[..., T], **kwargs: Any) -> T:
-    """Authenticate, touch, then run `fn(agent=…, **kwargs)`; domain errors become tool errors."""
+async def run_as_agent(
+    ctx: Context, fn: Callable[..., T], *, touch: bool = True, **kwargs: Any
+) -> T:
+    """Authenticate, touch, then run `fn(agent=…, **kwargs)`; domain errors become tool errors.
+
+    `touch=False` for a tool that writes the heartbeat itself (the heartbeat tool), so that one
+    call renews the lease once.
+    """
     token, verified = caller_of(ctx)
+    client = cli_client_of(ctx)
     try:
-        return await _db(_authenticated_call, token, fn, kwargs, verified, cli_client_of(ctx))
+        return await _db(_authenticated_call, token, fn, kwargs, verified, client, touch)
     except errors.DomainError as exc:
         raise ToolError(explain(exc)) from None
 

@@ -6,6 +6,7 @@ nothing, because every service raises before it writes or inside its rolled-back
 
 import importlib
 import logging
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -63,12 +64,16 @@ def _context(*, agent: Agent) -> dict[str, Any]:
 
 
 def _heartbeat(*, agent: Agent, status: str | None, message: str | None) -> dict[str, Any]:
-    agent = agent_heartbeat(agent=agent, status=status, message=message)
-    lease = (
-        Task.objects.filter(assigned_agent=agent, state__in=ACTIVE_STATES)
-        .values_list("pk", "lease_expires_at")
-        .first()
-    )
+    beat = agent_heartbeat(agent=agent, status=status, message=message)
+    lease: tuple[int, datetime | None] | None = None
+    if beat.task_id and beat.lease_expires_at:
+        lease = (beat.task_id, beat.lease_expires_at)
+    elif beat.task_id:  # a held task moved meanwhile: read what holds now
+        lease = (
+            Task.objects.filter(assigned_agent=agent, state__in=ACTIVE_STATES)
+            .values_list("pk", "lease_expires_at")
+            .first()
+        )
     return {
         "agent": agent.name,
         "kind": agent.kind,  # the runner picks its agent CLI's launch profile by it
@@ -232,7 +237,8 @@ def register(server: MCPServer) -> None:
 
         Call it at least every minute while working, or your task goes back to the backlog.
         """
-        return await run_as_agent(ctx, _heartbeat, status=status, message=message)
+        # touch=False: the heartbeat writes the heartbeat itself, once.
+        return await run_as_agent(ctx, _heartbeat, touch=False, status=status, message=message)
 
     @tool(server, MOVE)
     async def update_task_status(

@@ -8,13 +8,15 @@ the same conditions; tests/tasks/test_claim_queries.py checks them against `rule
 """
 
 from functools import cache
+from typing import Any
 
 from django.db import connection
 
 from tasks.models import Task
-from tasks.states import DEPENDENCY_MET_STATES, TaskState
+from tasks.states import ACTIVE_STATES, DEPENDENCY_MET_STATES, TaskState
 
 _MET = tuple(DEPENDENCY_MET_STATES)
+_ACTIVE = tuple(ACTIVE_STATES)
 _SUBTASK_DONE = (*DEPENDENCY_MET_STATES, TaskState.CANCELLED)
 
 
@@ -94,3 +96,33 @@ def is_ready(task_id: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(statements(connection.vendor)["ready"], [task_id, *ready_params()])
         return cursor.fetchone() is not None
+
+
+# The heartbeat's two task statements (every heartbeat of every agent runs them): as SQL for
+# the same reason; `rules.held_task_ids` and the ORM update they replace are checked against
+# them in tests/tasks/test_claim_queries.py.
+@cache
+def _lease_statements(vendor: str) -> dict[str, str]:
+    q = connection.ops.quote_name
+    task = q(Task._meta.db_table)
+    holder = f"assigned_agent_id = %s AND state IN ({_placeholders(_ACTIVE)})"
+    return {
+        "held": f"SELECT id FROM {task} WHERE {holder} ORDER BY id",
+        "renew": f"UPDATE {task} SET lease_expires_at = %s WHERE {holder} AND id IN ",
+    }
+
+
+def held_task_ids(agent_id: int) -> list[int]:
+    """The active tasks an agent holds, oldest first (`rules.held_task_ids`, a plain read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lease_statements(connection.vendor)["held"], [agent_id, *_ACTIVE])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def renew_leases(*, agent_id: int, task_ids: list[int], expires_at: Any) -> int:
+    """Set the lease of those of `task_ids` the agent still holds; how many it set."""
+    sql = _lease_statements(connection.vendor)["renew"] + f"({_placeholders(task_ids)})"
+    until = connection.ops.adapt_datetimefield_value(expires_at)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [until, agent_id, *_ACTIVE, *task_ids])
+        return cursor.rowcount

@@ -152,16 +152,18 @@ def _lock_first_claimable(*, project_id: int | None, excluded_projects: list[int
 
 
 def task_ids_held_by(agent: Any) -> list[int]:
-    """The active tasks the agent holds (a plain read: no locks)."""
-    return rules.held_task_ids(agent.pk)
+    """The active tasks the agent holds, oldest first (a plain read: no locks)."""
+    return claim_queries.held_task_ids(agent.pk)
 
 
-def task_renew_lease_for_agent(*, agent: Any, task_ids: list[int] | None = None) -> int:
+def task_renew_lease_for_agent(
+    *, agent: Any, task_ids: list[int] | None = None, expires_at: Any = None
+) -> int:
     """Extend the lease of every active task the agent holds (any agent call does this).
 
-    `task_ids`: what `task_ids_held_by` answered a moment ago, if the caller asked already.
+    `task_ids`: what `task_ids_held_by` answered a moment ago, if the caller asked already;
+    `expires_at`: the new lease (default: TASK_LEASE_DURATION from now).
     """
-    held = Task.objects.filter(assigned_agent=agent, state__in=ACTIVE_STATES)
     ids = task_ids_held_by(agent) if task_ids is None else task_ids
     if not ids:
         return 0
@@ -169,8 +171,10 @@ def task_renew_lease_for_agent(*, agent: Any, task_ids: list[int] | None = None)
     # and lock the index records of other agents' tasks, which deadlocked with their
     # transitions (seen with 32 agents). The state condition stays, so a task that moved
     # meanwhile is left alone.
-    return held.filter(pk__in=ids).update(
-        lease_expires_at=timezone.now() + settings.TASK_LEASE_DURATION
+    return claim_queries.renew_leases(
+        agent_id=agent.pk,
+        task_ids=ids,
+        expires_at=expires_at or timezone.now() + settings.TASK_LEASE_DURATION,
     )
 
 
