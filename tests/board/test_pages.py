@@ -73,7 +73,9 @@ def busy_project(db):
         ]
     ):
         factories.make_task(project=project, title=f"{long_title}{i}", state=state)
-    task = factories.make_task(project=project, title="Waiting on a person", priority=3)
+    task = factories.make_task(
+        project=project, title="Waiting on a person", priority=3, labels=",ui,design,"
+    )
     services.task_claim_next(agent=agent, project=project)
     services.question_ask(
         task_id=task.pk, agent=agent, question="Which colour?", options=["blue", "green"]
