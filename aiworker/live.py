@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import contextvars
 import hashlib
+import json
 import logging
 import urllib.request
 import weakref
@@ -26,6 +27,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core import signing
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -112,6 +114,13 @@ def send_from_threads_on(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
         _serving_loop.reset(token)
 
 
+def board_message(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The layer message of a board event. `text` is the frame every socket sends, encoded
+    once here rather than by each of a board's sockets (tasks/consumers.py)."""
+    text = json.dumps({"event": event, "data": data}, cls=DjangoJSONEncoder)
+    return {"type": "board.event", "event": event, "data": data, "text": text}
+
+
 def send_now(*, project_id: int, event: str, data: dict[str, Any]) -> None:
     if settings.LIVE_EVENTS_FORWARD_URL:
         _forward(settings.LIVE_EVENTS_FORWARD_URL, project_id=project_id, event=event, data=data)
@@ -120,7 +129,7 @@ def send_now(*, project_id: int, event: str, data: dict[str, Any]) -> None:
     if layer is None:
         return
     group = project_group(project_id)
-    message = {"type": "board.event", "event": event, "data": data}
+    message = board_message(event, data)
     loop = _serving_loop.get()
     if loop is not None and loop.is_running() and not _is_loop_thread(loop):
         try:
@@ -200,6 +209,6 @@ async def relay_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=400)
     layer = get_channel_layer()
     if layer is not None:
-        message = {"type": "board.event", "event": event, "data": data}
+        message = board_message(event, data)
         await layer.group_send(project_group(project_id), message)
     return HttpResponse(status=204)

@@ -193,7 +193,9 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Channels' in-memory layer, sweeping expired entries once a second rather than on every
+    # receive (aiworker/channel_layers.py).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "aiworker.channel_layers.SweptInMemoryChannelLayer"}}
 # The in-memory layer does not cross processes: `make run` gives its worker and beat the web
 # server's relay URL, and aiworker.live posts their events there (signed with SECRET_KEY) for
 # the web server to send to its boards. Redis needs no relay.

@@ -76,4 +76,10 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await super().dispatch(message)
 
     async def board_event(self, message: dict[str, Any]) -> None:
-        await self.send_json({"event": message["event"], "data": message["data"]})
+        # The frame comes encoded once per event (aiworker.live.board_message), not once per
+        # socket; a message without it (sent by an older process) is encoded here.
+        text = message.get("text")
+        if isinstance(text, str):
+            await self.send(text_data=text)
+        else:
+            await self.send_json({"event": message["event"], "data": message["data"]})

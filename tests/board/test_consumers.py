@@ -123,6 +123,34 @@ def test_forwarding_an_event_skips_the_database_thread_hop(project, user, monkey
     async_to_sync(scenario)()
 
 
+def test_a_board_event_goes_out_as_encoded_once_by_the_sender(project, user):
+    """Each socket sends the frame the broadcast carries (encoded once per event, not once per
+    socket); a message without one, from a process of an older release, is encoded here."""
+    from channels.layers import get_channel_layer
+
+    from aiworker.live import board_message, project_group
+
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        communicator = _communicator(project.slug, [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)  # hello
+        layer = get_channel_layer()
+        message = board_message("task.updated", {"id": 5, "title": "Caf\u00e9 <b>"})
+        await layer.group_send(project_group(project.pk), message)
+        assert await communicator.receive_from(timeout=5) == message["text"]
+        older = {"type": "board.event", "event": "task.updated", "data": {"id": 6}}
+        await layer.group_send(project_group(project.pk), older)
+        assert await communicator.receive_json_from(timeout=5) == {
+            "event": "task.updated",
+            "data": {"id": 6},
+        }
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
 BURST = 150
 
 

@@ -35,7 +35,12 @@ def test_a_signed_event_reaches_the_project_group():
     answer = Client().post(URL, data=body, content_type="text/plain")
     assert answer.status_code == 204
     message = async_to_sync(layer.receive)(channel)
-    assert message == {"type": "board.event", "event": "task.status_changed", "data": {"id": 1}}
+    assert message == {
+        "type": "board.event",
+        "event": "task.status_changed",
+        "data": {"id": 1},
+        "text": '{"event": "task.status_changed", "data": {"id": 1}}',
+    }
 
 
 @pytest.mark.parametrize(
