@@ -85,18 +85,26 @@ class RunnerConfig:
 # --- MCP transport ----------------------------------------------------------------------------
 
 ToolCaller = Callable[[str, dict[str, Any]], Awaitable[Any]]
+RUNNER_KEEPALIVE_SECONDS = 60.0
 
 
 @contextlib.asynccontextmanager
 async def mcp_tools(config: RunnerConfig) -> AsyncIterator[ToolCaller]:
     """A connected MCP session, as `await call(tool, arguments) -> data`."""
+    import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
     # X-AiWorker-Client: the platform records the agent CLI's calls, not the runner's own.
     headers = {"Authorization": f"Bearer {config.token}", "X-AiWorker-Client": "runner"}
-    http = create_mcp_http_client(headers=headers)
+    http = httpx2.AsyncClient(
+        headers=headers,
+        timeout=httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT),
+        # Keep the connection between heartbeats (httpx's default drops it after 5 s idle),
+        # and drop it before the server does (MCP_KEEPALIVE_SECONDS, 75 s by default).
+        limits=httpx2.Limits(keepalive_expiry=RUNNER_KEEPALIVE_SECONDS),
+    )
     async with http, Client(streamable_http_client(config.mcp_url, http_client=http)) as client:
 
         async def call(name: str, arguments: dict[str, Any]) -> Any:

@@ -330,6 +330,10 @@ AGENT_AUTOSCALE = env.bool("AGENT_AUTOSCALE", default=True)
 
 MCP_PORT = env.int("MCP_PORT", default=3100)
 MCP_WORKERS = env.int("MCP_WORKERS", default=1)  # HTTP worker processes of `mcp_server`
+# How long `mcp_server` keeps an idle HTTP connection open. Longer than an agent's beat (the
+# runner's every 20 s, a CLI's every minute at most), so a beat reuses its connection instead of
+# paying a TCP set-up; uvicorn's own default (5 s) closed it between every two beats.
+MCP_KEEPALIVE_SECONDS = env.int("MCP_KEEPALIVE_SECONDS", default=75)
 MCP_MOUNT_IN_ASGI = env.bool("MCP_MOUNT_IN_ASGI", default=True)
 # check_response waits one agent may have open at once in one MCP process (mcpbridge/waiting.py).
 MCP_MAX_WAITS_PER_AGENT = env.int("MCP_MAX_WAITS_PER_AGENT", default=4)
@@ -405,7 +409,10 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "aiworker.log_redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "aiworker.log_redaction.RedactSecretsFilter"},
+        "client_disconnect": {"()": "aiworker.log_disconnects.ClientDisconnectFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {
@@ -415,7 +422,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The SDK's transport: "Terminating session: None" at INFO after every stateless
+        # request; a client's disconnect at ERROR (aiworker/log_disconnects.py). Errors stay.
+        "mcp.server.streamable_http": {"level": "WARNING", "filters": ["client_disconnect"]},
+    },
 }
 
 

@@ -52,6 +52,7 @@ class Command(BaseCommand):
                 workers=workers,
                 log_level="warning",
                 http=NoDelayH11Protocol,  # see mcpbridge/http_protocol.py
+                timeout_keep_alive=settings.MCP_KEEPALIVE_SECONDS,
             )
             return
         config = uvicorn.Config(
@@ -60,6 +61,7 @@ class Command(BaseCommand):
             port=port,
             log_level="warning",
             http=NoDelayH11Protocol,
+            timeout_keep_alive=settings.MCP_KEEPALIVE_SECONDS,
         )
         freeze_loaded_objects()
         anyio.run(uvicorn.Server(config).serve)
