@@ -23,6 +23,7 @@ from tests.bench.table import Row, ratio
 
 BURST = 1_000
 DUPLICATES = 0.10
+ACK_P95_TARGET_MS = 20.0  # issue 18
 
 
 @csrf_exempt
@@ -89,12 +90,14 @@ def _burst() -> list[Row]:
             response = client.post(url, data=body, content_type="application/json", **headers)
             acks.append(time.perf_counter() - t0)
             assert response.status_code in (200, 202), response.content
+        acked = time.perf_counter()
         for pk in queued:
             deliveries.delivery_process(delivery_pk=pk)
     finally:
         deliveries._start_processing = original  # type: ignore[assignment]
         gitea_services.start_job_on_commit = original_start  # type: ignore[assignment]
-    drain = time.perf_counter() - start
+    end = time.perf_counter()
+    drain, processing = end - start, end - acked
     effects = TaskEvent.objects.filter(task=task, kind="pushed").count()
     assert WebhookDelivery.objects.count() == len(unique) == effects == len(started), "not once"
 
@@ -114,14 +117,22 @@ def _burst() -> list[Row]:
             ours=f"{ours_p95:.2f} ms",
             limit=f"{bare_p95:.2f} ms (bare 202 view)",
             ratio=ratio(ours_p95, bare_p95),
-            target="info: cost of verify + record",
+            target=f"p95 <= {ACK_P95_TARGET_MS:.0f} ms: "
+            + ("met" if ours_p95 <= ACK_P95_TARGET_MS else "NOT met"),
         ),
         Row(
             name=f"webhook burst drained, {BURST} deliveries ({db})",
             ours=f"{drain:.2f} s ({effects} effects, exactly once)",
             limit=f"{bare_total:.2f} s (bare 202 view)",
             ratio=ratio(drain, bare_total),
-            target="exactly once: met",
+            target="exactly once: met; drain time reported",
+        ),
+        Row(
+            name=f"  of which processing the {len(queued)} recorded deliveries (the job)",
+            ours=f"{processing:.2f} s, {processing / max(1, len(queued)) * 1000:.1f} ms each",
+            limit="",
+            ratio="",
+            target="info: acks took the rest",
         ),
     ]
 
