@@ -141,3 +141,40 @@ def test_the_held_tasks_sql_is_the_rule():
         task.pk,
         other.pk,
     }
+
+
+def _fields(obj: object) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("restricted", [True, False])
+def test_the_token_lookup_sql_loads_what_the_orm_loads(restricted):
+    project = factories.make_project(preview_env={"A": "1"}, wip_limits={"in_progress": 2})
+    agent, token = factories.make_agent(
+        project=project if restricted else None, can_plan=True, capabilities=["python", "go"]
+    )
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=timezone.now())
+    orm = Agent.objects.select_related("project").get(pk=agent.pk)
+    with CaptureQueriesContext(connection) as queries:
+        loaded = agent_authenticate(token)
+        project_of_loaded = loaded.project  # loaded with it: no second query
+    assert len(queries.captured_queries) == 1
+    assert _fields(loaded) == _fields(orm)
+    assert loaded._state.adding is False and loaded._state.db == "default"
+    if restricted:
+        assert project_of_loaded is not None and orm.project is not None
+        assert _fields(project_of_loaded) == _fields(orm.project)
+    else:
+        assert project_of_loaded is None
+
+
+def test_an_unknown_or_revoked_token_is_refused():
+    from agents.services import agent_revoke
+    from aiworker import errors
+
+    agent, token = factories.make_agent()
+    with pytest.raises(errors.PermissionDenied, match="Unknown"):
+        agent_authenticate(token + "x")
+    agent_revoke(agent_id=agent.pk)
+    with pytest.raises(errors.PermissionDenied, match="revoked"):
+        agent_authenticate(token)
