@@ -181,17 +181,6 @@ def board_first_pages(*, project_id: int, per_column: int = PAGE_SIZE) -> list[C
     return cards
 
 
-def _after(cursor: tuple[int, int, datetime, int]) -> Q:
-    """The tasks that come after `cursor` (priority, position, created_at, id) in CARD_ORDER."""
-    priority, position, created_at, pk = cursor
-    return (
-        Q(priority__lt=priority)
-        | Q(priority=priority, position__gt=position)
-        | Q(priority=priority, position=position, created_at__gt=created_at)
-        | Q(priority=priority, position=position, created_at=created_at, pk__gt=pk)
-    )
-
-
 def board_column_page(
     *, project_id: int, state: str, after_id: int | None = None, offset: int = 0, limit: int
 ) -> list[Card]:
@@ -210,8 +199,29 @@ def board_column_page(
             .first()
         )
         if cursor is not None:
-            return as_cards(cards.filter(_after(cursor))[:limit])
+            return _page_after(cards, cursor, limit)
     return as_cards(cards[offset : offset + limit])
+
+
+def _page_after(
+    cards: QuerySet[Task], cursor: tuple[int, int, datetime, int], limit: int
+) -> list[Card]:
+    """The `limit` cards after `cursor` (priority, position, created_at, id) in CARD_ORDER.
+
+    In two index range reads rather than one OR over the four keys, which a database answers by
+    walking the column from its top to the cursor: first the rest of the cursor's priority
+    (from its position on), then, if the page is not full yet, the lower priorities.
+    """
+    priority, position, created_at, pk = cursor
+    rest = cards.filter(priority=priority, position__gte=position).filter(
+        Q(position__gt=position)
+        | Q(position=position, created_at__gt=created_at)
+        | Q(position=position, created_at=created_at, pk__gt=pk)
+    )
+    page = as_cards(rest[:limit])
+    if len(page) < limit:
+        page += as_cards(cards.filter(priority__lt=priority)[: limit - len(page)])
+    return page
 
 
 @dataclass(frozen=True)

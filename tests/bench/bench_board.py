@@ -132,6 +132,7 @@ def _fill(project: Any, size: int, history: int) -> None:
 
 def _render_rows_inner(user: Any) -> list[Row]:
     from projects.models import Membership, Project
+    from tasks.states import TaskState
 
     client = Client()
     client.force_login(user)
@@ -150,6 +151,11 @@ def _render_rows_inner(user: Any) -> list[Row]:
             (size, reverse("board", args=[project.slug]), reverse("bench-bare", args=[project.pk]))
         )
     empty_url = reverse("board", args=[empty.slug])
+    # "Show more" deep in the biggest board's Production column, beside that column's first
+    # page from the same endpoint: a page after a card costs what the top of the column does.
+    deep_task, deep_at, deep_total = _deep_card(project, TaskState.PRODUCTION.value)
+    more_url = reverse("board-column-more", args=[project.slug, TaskState.PRODUCTION.value])
+    deep = {"after": deep_task, "offset": deep_at + 1}
     for _, url, bare_url in boards:
         client.get(url)
         client.get(bare_url)
@@ -157,6 +163,8 @@ def _render_rows_inner(user: Any) -> list[Row]:
     ours: dict[int, list[float]] = {size: [] for size in SIZES}
     bare: dict[int, list[float]] = {size: [] for size in SIZES}
     fixed: list[float] = []
+    more_top: list[float] = []
+    more_deep: list[float] = []
     query_count: dict[int, int] = {}
     pages: dict[int, tuple[bytes, bytes]] = {}
     for _ in range(RUNS):
@@ -179,6 +187,13 @@ def _render_rows_inner(user: Any) -> list[Row]:
         start = time.perf_counter()
         client.get(empty_url)
         fixed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        top = client.get(more_url, {"offset": 0})
+        more_top.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        after = client.get(more_url, deep)
+        more_deep.append(time.perf_counter() - start)
+    assert top.content.count(b'class="card prio-') == after.content.count(b'class="card prio-')
     rows = []
     shown = {}
     for size in SIZES:
@@ -222,7 +237,32 @@ def _render_rows_inner(user: Any) -> list[Row]:
             "<= 1.20x: " + ("met" if big <= 1.2 * small else "NOT met"),
         )
     )
+    top_ms, deep_ms = statistics.median(more_top) * 1000, statistics.median(more_deep) * 1000
+    rows.append(
+        Row(
+            f"show more after card {deep_at + 1:,} of {deep_total:,} (Production, "
+            f"{SIZES[1]:,} tasks)",
+            f"{deep_ms:.1f} ms",
+            f"{top_ms:.1f} ms the column's first page, same endpoint",
+            ratio(deep_ms, top_ms),
+            "info: reads the card's place first (one query more)",
+        )
+    )
     return rows
+
+
+def _deep_card(project: Any, state: str) -> tuple[int, int, int]:
+    """A task far down the column, its index there, and how many tasks the column holds."""
+    from tasks.board_selectors import CARD_ORDER
+    from tasks.models import Task
+
+    ids = list(
+        Task.objects.filter(project=project, state=state)
+        .order_by(*CARD_ORDER)
+        .values_list("pk", flat=True)
+    )
+    at = len(ids) * 9 // 10
+    return ids[at], at, len(ids)
 
 
 def run() -> list[Row]:

@@ -67,6 +67,18 @@ def test_show_more_after_the_last_card_pages_the_whole_column_in_claim_order(
     assert ids == _claim_order(made)
 
 
+def test_show_more_after_a_card_breaks_ties_as_the_claim_does(member_client, project):
+    """Same priority, position and age: the id decides, across the page boundary too."""
+    made = _bulk(project, PAGE_SIZE + 4)
+    Task.objects.filter(project=project).update(
+        priority=1, position=7, created_at=made[0].created_at
+    )
+    ids = sorted(t.pk for t in made)
+    url = reverse("board-column-more", args=[project.slug, "backlog"])
+    more = member_client.get(url, {"after": ids[PAGE_SIZE - 1], "offset": PAGE_SIZE})
+    assert _ids(more.content.decode()) == ids[PAGE_SIZE:]
+
+
 def test_show_more_after_a_card_is_not_shifted_by_cards_moved_in_above_it(member_client, project):
     """A page that follows the last loaded card neither repeats nor skips a card when others
     enter the column above that card meanwhile (an offset would repeat the last ones)."""
