@@ -77,6 +77,10 @@ class Task(models.Model):
                 fields=["project", "state", "-priority", "position", "created_at", "id"],
                 name="task_board_order",
             ),
+            # The board's agent filter asks, per agent, whether it has a card in the project:
+            # one seek here. Without it SQLite read every task of the project once per agent
+            # (100 ms for 20 agents and 20,000 tasks).
+            models.Index(fields=["project", "assigned_agent"], name="task_project_agent"),
         ]
         # The database refuses what the choices refuse: a row written past the services (a
         # raw UPDATE, a bad fixture) cannot hold a value a claim would then fail to read.

@@ -40,9 +40,12 @@ def _browser_latency(user: Any, project: Any) -> list[Row]:
     from playwright.sync_api import sync_playwright
 
     from tasks.models import Task
+    from tests import factories
     from tests.board.live_server import start_daphne
 
     tasks = [Task.objects.create(project=project, title=f"live {i}") for i in range(BROWSER_RUNS)]
+    # A task in progress has a holder: each move names a free agent, as the board's dialog does.
+    agents = [factories.make_agent(name=f"live-{i}")[0].pk for i in range(BROWSER_RUNS)]
     url, stop = start_daphne()
     client = Client()
     client.force_login(user)
@@ -73,11 +76,11 @@ def _browser_latency(user: Any, project: Any) -> list[Row]:
                 pages.append(page)
             actor, watcher = pages
             token = next(c["value"] for c in actor.context.cookies() if c["name"] == "csrftoken")
-            for task in tasks:
+            for task, agent in zip(tasks, agents, strict=True):
                 start = time.perf_counter()
                 answer = actor.request.post(
                     f"/projects/{project.slug}/tasks/{task.pk}/move/",
-                    data={"to_state": "in_progress"},
+                    data={"to_state": "in_progress", "agent": agent},
                     headers={"X-CSRFToken": token},
                 )
                 assert answer.ok, answer.text()

@@ -172,3 +172,25 @@ def test_first_pages_read_the_board_order_index(project):
             assert len(reads) == len(S)
             assert all(row[5] == "task_board_order" for row in reads), reads  # the key used
             assert not any("filesort" in str(row[-1]) for row in rows)
+
+
+def test_the_agent_filter_seeks_each_agents_cards_in_the_index(project):
+    """Whether an agent has a card on the board is one seek of `task_project_agent`, not a read
+    of the project's tasks per agent (which grew with the history and the fleet)."""
+    from django.test.utils import CaptureQueriesContext
+
+    agent, _ = factories.make_agent()
+    factories.make_task(project=project, state=S.IN_PROGRESS, assigned_agent=agent)
+    _bulk(project, 30, S.PRODUCTION)
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.board_agents(project_id=project.pk).filter_names == [agent.name]
+    (sql,) = [q["sql"] for q in queries.captured_queries]  # the values already in the SQL
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "INDEX task_project_agent (project_id=? AND assigned_agent_id=?)" in plan
+        else:
+            cursor.execute("EXPLAIN " + sql)
+            reads = [row for row in cursor.fetchall() if row[2] == "U0"]
+            assert reads and {row[5] for row in reads} == {"task_project_agent"}, reads
