@@ -126,7 +126,8 @@ def _fanout_rows(user: Any, project: Any) -> list[Row]:
     client.force_login(user)
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     agent_ids = [
-        factories.make_agent(name=f"bench-{i}")[0].pk for i in range(WARMUP_RUNS + FANOUT_RUNS)
+        factories.make_agent(name=f"bench-events-{i}")[0].pk
+        for i in range(WARMUP_RUNS + FANOUT_RUNS)
     ]
     result = async_to_sync(_fanout)(project, cookie.encode(), agent_ids)
     totals, bare = result["totals"], result["bare"]
@@ -162,7 +163,9 @@ def run() -> list[Row]:
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        user = factories.make_user(username="bench")
+        # Names of its own: on SQLite the test database is shared memory, which outlives
+        # destroy_test_db while a thread of an earlier bench (bench_board's daphne) holds it.
+        user = factories.make_user(username="bench-events")
         project = Project.objects.create(name="Bench events", slug="bench-events")
         # A person of the project: each socket's permission check passes (projects/roles.py).
         Membership.objects.create(user=user, project=project, role=Membership.Role.MEMBER)
