@@ -274,11 +274,13 @@ class CardRenderer:
         count: int,
         limit: int | None,
         with_action: bool = False,
+        matching: int | None = None,
     ) -> str:
         """A column: its header (exact count, WIP limit and flag, and with `with_action` the
-        column's button), its first cards and "show more" for the rest."""
+        column's button), its first cards and "show more" for the rest. While the board is
+        searched, `matching` says how many of the column's tasks match (the cards are those)."""
         shown = len(cards)
-        hidden = count - shown
+        hidden = (count if matching is None else matching) - shown
         over = limit is not None and count > limit
         full = limit is not None and count >= limit  # "3 / 3": the header's count turns red
         label = escape(label)
@@ -292,6 +294,12 @@ class CardRenderer:
             f"    <h2>{label}</h2>\n"
             f'    <span class="count" title="tasks in this column">{count}</span>'
             + ("" if limit is None else f'<span class="limit" title="WIP limit"> / {limit}</span>')
+            + (
+                ""
+                if matching is None
+                else f'<span class="matches" data-count="{matching}" '
+                f'title="tasks that match the search"> ({matching} match)</span>'
+            )
             + f'\n    <span class="over-flag"{"" if over else " hidden"}>over WIP limit</span>\n'
             f"    {action}\n"
             "  </header>\n"

@@ -181,8 +181,57 @@ def board_first_pages(*, project_id: int, per_column: int = PAGE_SIZE) -> list[C
     return cards
 
 
+@dataclass(frozen=True)
+class BoardFilter:
+    """The board's search (text, agent, priority, label), run by the database so that it finds
+    cards beyond the pages loaded. Falsy when nothing is asked."""
+
+    text: str = ""  # in the title, or "#id"
+    agent: str = ""  # an agent's name; "-" for no agent
+    priority: int | None = None
+    label: str = ""  # one cleaned label
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.agent or self.priority is not None or self.label)
+
+    def q(self) -> Q:
+        found = Q()
+        if self.text:
+            words = Q(title__icontains=self.text)
+            number = self.text.removeprefix("#")
+            if number.isdigit() and len(number) < 19:
+                words |= Q(pk=int(number))
+            found &= words
+        if self.agent == "-":
+            found &= Q(assigned_agent__isnull=True)
+        elif self.agent:
+            found &= Q(assigned_agent__name=self.agent)
+        if self.priority is not None:
+            found &= Q(priority=self.priority)
+        if self.label:
+            found &= Q(labels__contains=f",{self.label},")
+        return found
+
+
+def board_filtered_pages(
+    *, project_id: int, board_filter: BoardFilter, per_column: int = PAGE_SIZE
+) -> list[Card]:
+    """The first `per_column` cards of every column that match: one query per column."""
+    matching = board_cards(project_id=project_id).filter(board_filter.q())
+    cards: list[Card] = []
+    for state, _ in COLUMNS:
+        cards += as_cards(matching.filter(state=state)[:per_column])
+    return cards
+
+
 def board_column_page(
-    *, project_id: int, state: str, after_id: int | None = None, offset: int = 0, limit: int
+    *,
+    project_id: int,
+    state: str,
+    after_id: int | None = None,
+    offset: int = 0,
+    limit: int,
+    board_filter: BoardFilter | None = None,
 ) -> list[Card]:
     """The next cards of one column in claim order ("show more").
 
@@ -192,6 +241,8 @@ def board_column_page(
     without it, `offset` counts from the column's top.
     """
     cards = board_cards(project_id=project_id).filter(state=state)
+    if board_filter:
+        cards = cards.filter(board_filter.q())
     if after_id is not None:
         cursor = (
             Task.objects.filter(project_id=project_id, pk=after_id)
@@ -315,14 +366,13 @@ def board_card(*, project_id: int, task_id: int) -> Card | None:
     return found[0] if found else None
 
 
-def column_counts(*, project_id: int) -> dict[str, int]:
+def column_counts(*, project_id: int, board_filter: BoardFilter | None = None) -> dict[str, int]:
+    """How many tasks each column holds (with `board_filter`: how many of them match)."""
     counts = dict.fromkeys((state for state, _ in COLUMNS), 0)
-    rows = (
-        Task.objects.filter(project_id=project_id)
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("pk"))
-    )
+    tasks = Task.objects.filter(project_id=project_id)
+    if board_filter:
+        tasks = tasks.filter(board_filter.q())
+    rows = tasks.order_by().values_list("state").annotate(n=Count("pk"))
     counts.update(dict(rows))
     return counts
 

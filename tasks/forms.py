@@ -3,8 +3,10 @@
 from django import forms
 from django.conf import settings
 
+from aiworker import errors
 from projects.models import PullRequestComment
-from tasks.models import Priority
+from tasks.models import Priority, labels_of
+from tasks.services import clean_labels
 
 
 class TaskForm(forms.Form):
@@ -57,3 +59,21 @@ class ReviewForm(forms.Form):
         ],
         initial=PullRequestComment.Kind.COMMENT,
     )
+
+
+class BoardFilterForm(forms.Form):
+    """The board's search, as its filters send it (`?q=&agent=&priority=&label=`)."""
+
+    q = forms.CharField(required=False, max_length=settings.TASK_TITLE_MAX, strip=True)
+    agent = forms.CharField(required=False, max_length=100)
+    priority = forms.TypedChoiceField(
+        required=False, choices=[("", "Any"), *Priority.choices], coerce=int, empty_value=None
+    )
+    label = forms.CharField(required=False, max_length=100)
+
+    def clean_label(self) -> str:
+        try:
+            found = labels_of(clean_labels([self.cleaned_data["label"]]))
+        except errors.InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
+        return found[0] if found else ""

@@ -27,7 +27,7 @@ from tasks import board_selectors as selectors
 from tasks import services
 from tasks.board_render import CardRenderer
 from tasks.dependency_graph import dependency_graph
-from tasks.forms import AnswerForm, FeedbackForm, NoteForm, TaskForm
+from tasks.forms import AnswerForm, BoardFilterForm, FeedbackForm, NoteForm, TaskForm
 from tasks.models import Priority, Task
 from tasks.states import TaskState, plain_move_targets
 
@@ -82,11 +82,19 @@ def _renderer(project: Project, user: Any) -> CardRenderer:
     )
 
 
-def _columns_html(project: Project, user: Any) -> str:
-    """Every column with its exact count and its first page of cards, as HTML."""
+def _columns_html(
+    project: Project, user: Any, board_filter: selectors.BoardFilter | None = None
+) -> str:
+    """Every column with its exact count and its first page of cards (with `board_filter`:
+    of the cards that match, and how many do), as HTML."""
     renderer = _renderer(project, user)
     by_state: dict[str, list[selectors.Card]] = {state: [] for state, _ in selectors.COLUMNS}
-    cards = selectors.board_first_pages(project_id=project.pk)
+    matches: dict[str, int] | None = None
+    if board_filter:
+        cards = selectors.board_filtered_pages(project_id=project.pk, board_filter=board_filter)
+        matches = selectors.column_counts(project_id=project.pk, board_filter=board_filter)
+    else:
+        cards = selectors.board_first_pages(project_id=project.pk)
     for card in cards:
         by_state[card.state].append(card)
     renderer.load_questions(cards)
@@ -104,6 +112,7 @@ def _columns_html(project: Project, user: Any) -> str:
             count=counts[state],
             limit=project.wip_limit(state),
             with_action=may_act.get(state, False),
+            matching=None if matches is None else matches[state],
         )
         for state, label in selectors.COLUMNS
     )
@@ -150,7 +159,10 @@ def _task_in(project: Project, task_id: int) -> None:
 @require_GET
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project(request, slug)
-    columns = _columns_html(project, request.user)
+    board_filter = _board_filter(request)
+    if isinstance(board_filter, HttpResponse):
+        return board_filter
+    columns = _columns_html(project, request.user, board_filter)
     if request.GET.get("fragment") == "columns":
         # What a board that reconnects fetches to resynchronise.
         return HttpResponse(columns)
@@ -182,14 +194,32 @@ def column_more(request: HttpRequest, slug: str, state: str) -> HttpResponse:
             status=400,
             content_type="text/plain",
         )
+    board_filter = _board_filter(request)
+    if isinstance(board_filter, HttpResponse):
+        return board_filter
     cards = selectors.board_column_page(
         project_id=project.pk,
         state=state,
         after_id=after_id,
         offset=offset,
         limit=selectors.PAGE_SIZE,
+        board_filter=board_filter,
     )
     return HttpResponse(_renderer(project, request.user).cards(cards))
+
+
+def _board_filter(request: HttpRequest) -> selectors.BoardFilter | HttpResponse:
+    """The search the board's filters send, or a 400 saying what is wrong with it."""
+    form = BoardFilterForm(request.GET)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{name}: {' '.join(str(m) for m in e)}" for name, e in form.errors.items()
+        )
+        return HttpResponse(f"Bad board filter: {problems}", status=400, content_type="text/plain")
+    data = form.cleaned_data
+    return selectors.BoardFilter(
+        text=data["q"], agent=data["agent"], priority=data["priority"], label=data["label"]
+    )
 
 
 def _whole_number(raw: str, *, maximum: int) -> int | None:

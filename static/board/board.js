@@ -7,6 +7,8 @@
   const root = document.getElementById("board-root");
   if (!root) return;
   const columnsBox = document.getElementById("board-columns");
+  // The search the columns were last drawn for (filterQuery()); "" for the whole board.
+  let searched = "";
   const messageBox = document.getElementById("board-message");
   const liveStatus = document.getElementById("live-status");
   const pageSize = Number(root.dataset.pageSize);  // cards a column shows before "show more"
@@ -70,7 +72,9 @@
     columnsBox.querySelectorAll("section.column").forEach(function (column) {
       const button = column.querySelector(".show-more");
       if (!button) return;
-      const total = Number(column.querySelector(".count").textContent);
+      // While the board is searched, the rest is of the cards that match.
+      const matches = column.querySelector(".matches");
+      const total = Number(matches ? matches.dataset.count : column.querySelector(".count").textContent);
       const loaded = column.querySelectorAll(".cards > .card").length;
       const rest = Math.max(0, total - loaded);
       button.querySelector(".more-count").textContent = rest;
@@ -85,7 +89,8 @@
     // do not shift it); the offset is for when that task has gone since.
     const last = box.lastElementChild;
     const url = root.dataset.moreUrl.replace("/backlog/", "/" + state + "/") + "?offset=" + box.children.length +
-      (last && last.dataset.taskId ? "&after=" + encodeURIComponent(last.dataset.taskId) : "");
+      (last && last.dataset.taskId ? "&after=" + encodeURIComponent(last.dataset.taskId) : "") +
+      (searched ? "&" + searched : "");
     button.disabled = true;
     try {
       const response = await fetch(url, { credentials: "same-origin" });
@@ -166,7 +171,9 @@
 
   async function resync() {
     try {
-      const response = await fetch(root.dataset.columnsUrl, { credentials: "same-origin" });
+      const asked = searched;
+      const response = await fetch(root.dataset.columnsUrl + (asked ? "&" + asked : ""), { credentials: "same-origin" });
+      if (asked !== searched) return; // the search changed meanwhile: its own fetch draws it
       if (!response.ok) return;
       const checked = Array.from(columnsBox.querySelectorAll(".select-task:checked")).map(function (i) { return i.value; });
       columnsBox.innerHTML = await response.text();
@@ -348,14 +355,14 @@
   const priorityFilter = document.getElementById("filter-priority");
   const labelFilter = document.getElementById("filter-label");
   // The label choices are the labels of the cards on the board (no query of their own).
+  const knownLabels = {}; // every label seen on a card here, kept while a search hides some
   function refreshLabelOptions() {
-    const seen = {};
     columnsBox.querySelectorAll(".card[data-labels]").forEach(function (card) {
-      card.dataset.labels.split(",").forEach(function (label) { if (label) seen[label] = true; });
+      card.dataset.labels.split(",").forEach(function (label) { if (label) knownLabels[label] = true; });
     });
-    const labels = Object.keys(seen).sort();
+    const labels = Object.keys(knownLabels).sort();
     const chosen = labelFilter.value;
-    if (chosen && !seen[chosen]) labels.push(chosen);
+    if (chosen && !knownLabels[chosen]) labels.push(chosen);
     const have = Array.from(labelFilter.options).slice(1).map(function (o) { return o.value; });
     if (have.join(",") === labels.join(",")) return;
     labelFilter.length = 1;
@@ -377,9 +384,32 @@
       card.hidden = !show;
     });
   }
+  // The loaded cards are filtered at once; the database is asked too (a moment after the last
+  // keystroke), so that cards beyond the loaded pages are found.
+  function filterQuery() {
+    const params = new URLSearchParams();
+    const text = textFilter.value.trim();
+    if (text) params.set("q", text);
+    if (agentFilter.value) params.set("agent", agentFilter.value);
+    if (priorityFilter.value) params.set("priority", priorityFilter.value);
+    if (labelFilter.value) params.set("label", labelFilter.value);
+    return params.toString();
+  }
+  let searchTimer = null;
+  function searchSoon() {
+    applyFilters();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(function () {
+      const query = filterQuery();
+      if (query === searched) return;
+      searched = query;
+      root.dataset.searched = query;
+      resync();
+    }, 250);
+  }
   [textFilter, agentFilter, priorityFilter, labelFilter].forEach(function (input) {
-    input.addEventListener("input", applyFilters);
-    input.addEventListener("change", applyFilters);
+    input.addEventListener("input", searchSoon);
+    input.addEventListener("change", searchSoon);
   });
   refreshLabelOptions();
 
