@@ -7,6 +7,10 @@ statements as the product's claim, as plain mysqlclient calls in a worker thread
 the Django services. So between this and raw SQL lies the cost of MCP and HTTP alone, and
 between this and the real server the cost of Django (ORM, transactions, live events).
 
+With `--noop` it is the heartbeat bench's yardstick instead: the same server whose bearer
+check accepts any token and whose `heartbeat` tool answers a constant of the product's shape,
+touching no database. What a beat costs the SDK and HTTP alone.
+
 Bench code only: it skips the product's checks, events and answer shaping.
 """
 
@@ -102,11 +106,53 @@ def build() -> MCPServer:
     return server
 
 
+class _AnyToken:
+    async def verify_token(self, token: str) -> AccessToken | None:
+        return AccessToken(token=token, client_id="bench", scopes=["agent"]) if token else None
+
+
+def build_noop() -> MCPServer:
+    server = MCPServer(
+        "aiworker-noop",
+        auth=AuthSettings(
+            issuer_url="http://localhost",  # type: ignore[arg-type]
+            resource_server_url=None,
+            required_scopes=["agent"],
+        ),
+        token_verifier=_AnyToken(),
+    )
+
+    @server.tool()
+    async def heartbeat(status: str | None = None, message: str | None = None) -> dict[str, Any]:
+        """Answer what the product's heartbeat answers, from constants."""
+        return {
+            "agent": "bench",
+            "kind": "claude-code",
+            "status": status or "busy",
+            "current_task_id": 1,
+            "lease_expires_at": "2026-01-01T00:00:00+00:00",
+            "cli_calls": 0,
+        }
+
+    return server
+
+
 def main() -> None:
+    from mcpbridge.http_protocol import NoDelayH11Protocol
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    port = parser.parse_args().port
-    config = uvicorn.Config(http_app(build()), host="127.0.0.1", port=port, log_level="warning")
+    parser.add_argument("--noop", action="store_true")
+    args = parser.parse_args()
+    # The product's transport settings (mcpbridge/management/commands/mcp_server.py).
+    config = uvicorn.Config(
+        http_app(build_noop() if args.noop else build()),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        http=NoDelayH11Protocol,
+        timeout_keep_alive=settings.MCP_KEEPALIVE_SECONDS,
+    )
     anyio.run(uvicorn.Server(config).serve)
 
 
