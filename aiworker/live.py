@@ -66,23 +66,38 @@ def project_group(project_id: int) -> str:
     return f"project-{project_id}"
 
 
-def agent_group(agent_id: int) -> str:
-    """The check_response waits of one agent (mcpbridge/waiting.py), in every process."""
-    return f"agent-{agent_id}"
+# Every MCP server process's check_response listener joins this one group
+# (mcpbridge/wait_listener.py); a message names the question or the agent it is about.
+WAITS_GROUP = "check-response-waits"
+
+
+def wake_question_waits_on_commit(question_id: int) -> None:
+    """After commit, wake the check_response waits on this question, in every process."""
+    transaction.on_commit(
+        lambda: _send_to_waits({"type": "question.answered", "question_id": question_id})
+    )
 
 
 def end_agent_waits_on_commit(agent_id: int) -> None:
     """After commit, wake the agent's waits so they see its token is no longer valid."""
+    transaction.on_commit(lambda: _send_to_waits({"type": "agent.revoked", "agent_id": agent_id}))
 
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            try:
-                async_to_sync(layer.group_send)(agent_group(agent_id), {"type": "agent.revoked"})
-            except Exception:  # the waits also re-check the token every second
-                logger.warning("could not wake the waits of agent %s", agent_id, exc_info=True)
 
-    transaction.on_commit(send)
+def _send_to_waits(message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    loop = _serving_loop.get()
+    if loop is not None and loop.is_running() and not _is_loop_thread(loop):
+        try:
+            loop.call_soon_threadsafe(_start_send, loop, layer, WAITS_GROUP, message)
+            return
+        except RuntimeError:  # the loop closed meanwhile: send the blocking way
+            pass
+    try:
+        async_to_sync(layer.group_send)(WAITS_GROUP, message)
+    except Exception:  # the listeners' sweep finds the change within seconds
+        logger.warning("could not send %s to the waits", message, exc_info=True)
 
 
 def session_group(session_key: str) -> str:

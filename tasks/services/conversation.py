@@ -101,6 +101,7 @@ def question_answer(
     item.answered_by = actor.user
     item.answered_at = timezone.now()
     item.save(update_fields=["answer", "answered_by", "answered_at"])
+    live.wake_question_waits_on_commit(item.pk)  # its check_response waits, in every process
     record_event(
         task=task,
         kind="question_answered",

@@ -1,0 +1,260 @@
+"""The one check_response listener of a process (mcpbridge/wait_listener.py): a message wakes
+only the waits it names, a lost one is found by the sweep, and a wait that ends or is cancelled
+leaves nothing behind. On the Redis layer (REDIS_URL) the messages go through Redis; one test
+answers in this process a wait served by another (a `mcp_server` subprocess)."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx2
+import pytest
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from agents.services import agent_rotate_token, hash_token
+from aiworker.actors import Actor
+from aiworker.live import WAITS_GROUP
+from mcpbridge import waiting
+from mcpbridge.context import question_data
+from mcpbridge.wait_listener import current_listener
+from tasks import services as task_services
+from tasks.models import Task, TaskQuestion
+from tests import factories
+from tests.mcpbridge.conftest import call, free_socket, http_client, run, subprocess_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+GUARD = 20  # seconds: only so that a broken wake fails instead of hanging
+
+
+def _asked() -> tuple[TaskQuestion, Any, str]:
+    agent, token = factories.make_agent()
+    task = factories.make_task(state="needs_input", assigned_agent=agent)
+    question = TaskQuestion.objects.create(task=task, agent=agent, question="Go?")
+    return question, agent, token
+
+
+async def _woken(*waits: Any) -> None:
+    await asyncio.wait_for(asyncio.gather(*(w.woken.wait() for w in waits)), GUARD)
+
+
+def test_an_answer_wakes_only_the_waits_on_its_question_and_a_revocation_only_its_agents():
+    async def scenario() -> dict[str, Any]:
+        listener = current_listener()
+        layer = get_channel_layer()
+        with (
+            listener.registered(question_id=1, agent_id=10, token_hash="a") as a,
+            listener.registered(question_id=2, agent_id=20, token_hash="b") as b,
+            listener.registered(question_id=1, agent_id=30, token_hash="c") as c,
+        ):
+            await listener.ready()  # the join wakes the waits registered before it: clear
+            for w in (a, b, c):
+                w.woken.clear()
+            assert listener.open_waits() == 3
+            await layer.group_send(WAITS_GROUP, {"type": "question.answered", "question_id": 1})
+            await _woken(a, c)  # one message: a and c now, b had its chance in the same dispatch
+            after_answer = {"a": a.woken.is_set(), "b": b.woken.is_set(), "c": c.woken.is_set()}
+            a.woken.clear()
+            c.woken.clear()
+            await layer.group_send(WAITS_GROUP, {"type": "agent.revoked", "agent_id": 20})
+            await _woken(b)
+            after_revoke = {"a": a.woken.is_set(), "b": b.woken.is_set(), "c": c.woken.is_set()}
+        return {"answer": after_answer, "revoke": after_revoke, "left": listener.open_waits()}
+
+    out = run(scenario())
+    assert out["answer"] == {"a": True, "b": False, "c": True}
+    assert out["revoke"] == {"a": False, "b": True, "c": False}
+    assert out["left"] == 0
+
+
+def test_a_message_just_before_the_wait_registers_still_wakes_it():
+    """The first read ran while the answer went by: the wait is woken as it registers."""
+
+    async def scenario() -> bool:
+        listener = current_listener()
+        await listener.ready()
+        layer = get_channel_layer()
+        with listener.registered(question_id=7, agent_id=70, token_hash="x") as probe:
+            await layer.group_send(WAITS_GROUP, {"type": "question.answered", "question_id": 8})
+            await layer.group_send(WAITS_GROUP, {"type": "question.answered", "question_id": 7})
+            await _woken(probe)  # both messages were dispatched, in order
+        with listener.registered(question_id=8, agent_id=80, token_hash="y") as late:
+            return late.woken.is_set()
+
+    assert run(scenario()) is True
+
+
+def test_the_answer_service_wakes_the_wait_which_returns_the_answer():
+    question, agent, token = _asked()
+    user = factories.make_user()
+
+    async def scenario() -> tuple[dict, int]:
+        first = question_data(question)
+        listener = current_listener()
+        wait = asyncio.create_task(
+            waiting.wait_for_answer(
+                first, question_id=question.pk, timeout=GUARD, agent_id=agent.pk, token=token
+            )
+        )
+        while listener.open_waits() == 0:
+            await asyncio.sleep(0.01)
+        await listener.ready()
+        await asyncio.to_thread(
+            task_services.question_answer,
+            question_id=question.pk,
+            actor=Actor.of_user(user),
+            answer="yes",
+        )
+        return await wait, listener.open_waits()
+
+    answer, left = run(scenario())
+    assert answer["status"] == "answered" and answer["answer"] == "yes"
+    assert answer["waited_seconds"] < GUARD  # woken, not timed out
+    assert left == 0 and waiting._open_waits == {}
+
+
+def test_a_cancelled_wait_leaves_nothing_behind():
+    question, agent, token = _asked()
+
+    async def scenario() -> tuple[int, int]:
+        listener = current_listener()
+        wait = asyncio.create_task(
+            waiting.wait_for_answer(
+                question_data(question),
+                question_id=question.pk,
+                timeout=GUARD,
+                agent_id=agent.pk,
+                token=token,
+            )
+        )
+        while listener.open_waits() == 0:
+            await asyncio.sleep(0.01)
+        during = listener.open_waits()
+        wait.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await wait
+        return during, listener.open_waits()
+
+    during, after = run(scenario())
+    assert (during, after) == (1, 0)
+    assert waiting._open_waits == {}
+
+
+def test_the_sweep_wakes_waits_whose_message_was_lost():
+    """Answered without a message, deleted, rotated without a message: one sweep finds each;
+    the wait still open is left alone."""
+    answered, agent_a, _ = _asked()
+    deleted, agent_d, _ = _asked()
+    rotated, agent_r, old_token = _asked()
+    still, agent_s, token_s = _asked()
+    TaskQuestion.objects.filter(pk=answered.pk).update(answer="yes", answered_at=answered.asked_at)
+    Task.objects.filter(pk=deleted.task_id).delete()
+
+    async def scenario() -> dict[str, bool]:
+        listener = current_listener()
+        with (
+            listener.registered(question_id=answered.pk, agent_id=agent_a.pk, token_hash="h") as a,
+            listener.registered(question_id=deleted.pk, agent_id=agent_d.pk, token_hash="h") as d,
+            listener.registered(
+                question_id=rotated.pk, agent_id=agent_r.pk, token_hash=hash_token(old_token)
+            ) as r,
+            listener.registered(
+                question_id=still.pk, agent_id=agent_s.pk, token_hash=hash_token(token_s)
+            ) as s,
+        ):
+            # (a and d carry a stale token hash too; they are woken either way)
+            await asyncio.to_thread(_rotate_quietly, agent_r.pk)
+            for w in (a, d, r, s):
+                w.woken.clear()  # only the sweep's wakes count
+            await listener.sweep()
+            return {"a": a.woken.is_set(), "d": d.woken.is_set(), "r": r.woken.is_set(),
+                    "s": s.woken.is_set()}  # fmt: skip
+
+    assert run(scenario()) == {"a": True, "d": True, "r": True, "s": False}
+
+
+def _rotate_quietly(agent_id: int) -> None:
+    from agents.models import Agent
+
+    Agent.objects.filter(pk=agent_id).update(token_hash=hash_token("aiw_another"))
+
+
+def test_a_rotated_token_ends_the_wait_with_a_permission_error():
+    question, agent, token = _asked()
+
+    async def scenario() -> str:
+        listener = current_listener()
+        wait = asyncio.create_task(
+            waiting.wait_for_answer(
+                question_data(question),
+                question_id=question.pk,
+                timeout=GUARD,
+                agent_id=agent.pk,
+                token=token,
+            )
+        )
+        while listener.open_waits() == 0:
+            await asyncio.sleep(0.01)
+        await listener.ready()
+        await asyncio.to_thread(agent_rotate_token, agent_id=agent.pk)
+        try:
+            await wait
+        except Exception as exc:
+            return str(exc)
+        return "no error"
+
+    text = run(scenario())
+    assert "[permission_denied]" in text and "Unknown agent token" in text
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the in-memory layer does not cross processes")
+def test_an_answer_given_in_this_process_wakes_a_wait_in_another():
+    question, _, token = _asked()
+    user = factories.make_user()
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    manage = os.path.join(settings.BASE_DIR, "manage.py")
+    process = subprocess.Popen(
+        [sys.executable, manage, "mcp_server", "--transport", "http", "--port", str(port)],
+        cwd=str(settings.BASE_DIR),
+        env=subprocess_env(LOG_LEVEL="WARNING"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx2.post(url, json={}, timeout=2).status_code == 401:
+                    break
+            except httpx2.TransportError:
+                pass
+            assert time.monotonic() < deadline, "mcp_server did not start"
+            time.sleep(0.2)
+
+        async def scenario() -> tuple[bool, Any]:
+            async with http_client(url, token) as client:
+                wait = asyncio.create_task(
+                    call(client, "check_response", question_id=question.pk, wait_seconds=50)
+                )
+                await asyncio.sleep(1.5)  # the waiter is in its wait
+                await asyncio.to_thread(
+                    task_services.question_answer,
+                    question_id=question.pk,
+                    actor=Actor.of_user(user),
+                    answer="from afar",
+                )
+                return await wait
+
+        error, answer = run(scenario())
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert not error, answer
+    assert answer["status"] == "answered" and answer["answer"] == "from afar"
+    assert answer["waited_seconds"] < 50  # woken, not timed out
