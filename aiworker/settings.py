@@ -187,7 +187,18 @@ if REDIS_URL:
                 # redis-py's pool refuses a command beyond 100 connections in flight instead of
                 # waiting; 200 boards reconnecting at once (a web process restarted) lost 82 of
                 # their joins to MaxConnectionsError. Connections open only as they are needed.
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                # A read waits at most socket_timeout, and redis-py 8 makes that 5 s by default:
+                # exactly channels_redis's 5 s BZPOPMIN, so every quiet receive (a board socket,
+                # the check_response listener) failed with "Timeout reading" after 5 s. The read
+                # timeout must outlast the blocking pop; a dead connection still fails in 15 s.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": 1000,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
                 "prefix": env("CHANNELS_PREFIX", default="aiworker"),
             },
         }
@@ -220,8 +231,13 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-job leaves the message for a
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A whole worker killed (kill -9, node lost) leaves its unacked job in Redis, handed to another
 # worker after this many seconds: longer than any job, far shorter than kombu's default hour.
+# kombu 5.7 looks for such jobs every unacked_restore_interval (10 s) but scans only on every
+# unacked_restore_throttle-th look (10): a job whose timeout ran out just after a scan could wait
+# up to 100 s more (the killed-worker test's 90 s ran out in CI). A look is one ZRANGE: scan on
+# each.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+    "unacked_restore_throttle": 1,
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery-broker"

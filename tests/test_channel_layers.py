@@ -1,7 +1,12 @@
-"""The embedded default's channel layer: Channels' in-memory layer, swept once a second."""
+"""The channel layers: the embedded default's in-memory layer, swept once a second, and the
+Redis layer's read timeout."""
 
+import asyncio
+
+import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
 from aiworker import channel_layers
 from aiworker.channel_layers import SweptInMemoryChannelLayer
@@ -35,3 +40,26 @@ def test_an_expired_message_is_still_dropped():
         assert channel not in layer.groups.get("g", {})  # and its channel left the group
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis channel layer: run with REDIS_URL")
+def test_a_quiet_receive_on_redis_outlasts_the_blocking_pop():
+    """A receive with nothing to read for longer than channels_redis's 5 s BZPOPMIN goes on
+    waiting: the configured read timeout outlasts the pop (redis-py 8's 5 s default did not,
+    and every quiet board socket and check_response listener failed after 5 s)."""
+    layer = get_channel_layer()
+    assert (
+        layer.brpop_timeout
+        < settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["socket_timeout"]
+    )
+
+    async def scenario() -> str:
+        channel = await layer.new_channel()
+        receive = asyncio.create_task(layer.receive(channel))
+        await asyncio.sleep(layer.brpop_timeout + 1.5)
+        assert not receive.done(), receive.exception()
+        await layer.send(channel, {"type": "late"})
+        async with asyncio.timeout(5):
+            return (await receive)["type"]
+
+    assert async_to_sync(scenario)() == "late"
