@@ -155,6 +155,7 @@ def test_the_sweep_wakes_waits_whose_message_was_lost():
 
     async def scenario() -> dict[str, bool]:
         listener = current_listener()
+        await listener.ready()  # joining wakes every wait registered before: not the sweep's
         with (
             listener.registered(question_id=answered.pk, agent_id=agent_a.pk, token_hash="h") as a,
             listener.registered(question_id=deleted.pk, agent_id=agent_d.pk, token_hash="h") as d,
