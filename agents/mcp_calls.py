@@ -5,9 +5,9 @@ UPDATE each, and the runner's own calls (the claim path) are not recorded at all
 """
 
 from functools import cache
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Agent, AgentMcpCall
@@ -19,11 +19,13 @@ def agent_record_mcp_call(
     *, agent: Agent, tool: str, error_code: str = "", client: str = ""
 ) -> None:
     now = timezone.now()
-    changes: dict = {"calls": F("calls") + 1, "last_at": now, "last_client": client[:200]}
-    if error_code:
-        changes |= {"refused": F("refused") + 1, "last_error_code": error_code[:40]}
-    rows = AgentMcpCall.objects.filter(agent=agent, tool=tool[:64])
-    if rows.update(**changes):
+    count: dict[str, Any] = {
+        "agent_id": agent.pk,
+        "tool": tool[:64],
+        "at": now,
+        "client": client[:200],
+    }
+    if _count_up(**count, error=error_code):
         return
     try:
         with transaction.atomic():
@@ -37,7 +39,28 @@ def agent_record_mcp_call(
                 last_at=now,
             )
     except IntegrityError:  # the same agent's parallel first call of this tool won the insert
-        rows.update(**changes)
+        _count_up(**count, error=error_code)
+
+
+def _count_up(*, agent_id: int, tool: str, at: Any, client: str, error: str) -> bool:
+    """`rows.update(calls=F("calls") + 1, …)` as SQL built once (it runs on every CLI call, and
+    compiling the UPDATE cost more than running it); whether the row was there."""
+    params = [connection.ops.adapt_datetimefield_value(at), client]
+    if error:
+        params.append(error[:40])
+    with connection.cursor() as cursor:
+        cursor.execute(_count_up_sql(connection.vendor, bool(error)), [*params, agent_id, tool])
+        return cursor.rowcount > 0
+
+
+@cache
+def _count_up_sql(vendor: str, refused: bool) -> str:
+    q = connection.ops.quote_name
+    sets = f"{q('calls')} = {q('calls')} + 1, {q('last_at')} = %s, {q('last_client')} = %s"
+    if refused:
+        sets += f", {q('refused')} = {q('refused')} + 1, {q('last_error_code')} = %s"
+    table = q(AgentMcpCall._meta.db_table)
+    return f"UPDATE {table} SET {sets} WHERE {q('agent_id')} = %s AND {q('tool')} = %s"
 
 
 def agent_cli_call_count(agent: Agent) -> int:
