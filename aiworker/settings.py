@@ -270,7 +270,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 30,
     },
     "reconcile-pull-requests": {
-        "task": "projects.jobs.reconcile_pull_requests",
+        "task": "tasks.jobs.reconcile_pull_requests",
         "schedule": 300.0,
     },
     "autoscale-agent-pods": {

@@ -34,7 +34,7 @@ urlpatterns = [
     ),
     # Live events of `make run`'s worker and beat, relayed to this process's boards (live.py).
     path("internal/live-events/", live.relay_view, name="live-relay"),
-    path("git/", include("projects.forges.local_urls")),
+    path("git/", include("agents.git_urls")),
     path("", include("deployments.board_urls")),
     path("", include("tasks.board_urls")),
 ]

@@ -14,7 +14,6 @@ Gitea is called outside any database transaction; each bookkeeping step is its o
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
@@ -22,14 +21,16 @@ from django.db import transaction
 
 from aiworker import errors
 from aiworker.actors import Actor
+from aiworker.jobs import start_job_on_commit
 from aiworker.live import broadcast_on_commit
 from deployments.models import Environment, Release
 from projects import gitea, roles
-from projects import services as gitea_services
 from projects.forges import Forge
 from projects.models import Project
+from projects.services import forge_of, repo_of
 from tasks import services as task_services
 from tasks.models import Task
+from tasks.services import forge as task_forge
 from tasks.states import TaskState
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,9 @@ def _clean_task_ids(task_ids: Any) -> list[int]:
 
 def _forge_checked(project: Project) -> Forge:
     """The project's forge, refusing (NotConfigured, InvalidInput) before any task is touched."""
-    forge = gitea_services.forge_of(project)
+    forge = forge_of(project)
     if project.forge == Project.Forge.GITEA:
-        gitea_services.repo_of(project)
+        repo_of(project)
         gitea.client()  # NotConfigured without GITEA_URL
     else:
         forge.ensure_repository()
@@ -87,9 +88,7 @@ def _deploy_on_commit(release: Release) -> None:
     """Deploy after commit. The release's tasks move (approved -> staging, staging ->
     production) only when the deploy reports success (deployments/services.release_deploy);
     a release with no image has nothing to deploy and succeeds at once there."""
-    jobs = importlib.import_module("deployments.jobs")
-    release_id = release.pk
-    transaction.on_commit(lambda: jobs.deploy_release.delay(release_id=release_id))
+    start_job_on_commit("deployments.jobs.deploy_release", release_id=release.pk)
 
 
 def _broadcast_step(
@@ -140,7 +139,7 @@ def _fail_task(task: Task, *, actor: Actor, reason: str) -> None:
         message=f"Not merged to staging: {reason}",
         payload={"pr_number": task.pr_number},
     )
-    gitea_services.comment_on_pull_request(task=task, body=f"not merged to staging: {reason}")
+    task_forge.comment_on_pull_request(task=task, body=f"not merged to staging: {reason}")
     _broadcast_step(
         project_id=task.project_id,
         event="deploy.failed",
@@ -184,7 +183,7 @@ def release_merge_to_staging(*, task_ids: Any, actor: Actor) -> Release:
         try:
             if not task.pr_number:
                 raise errors.Conflict("the task has no pull request")
-            gitea_services.task_merge_pull_request(task_id=task.pk, actor=actor)
+            task_forge.task_merge_pull_request(task_id=task.pk, actor=actor)
         except (
             errors.Conflict,
             errors.InvalidInput,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from aiworker import errors
 from aiworker.actors import Actor
+from aiworker.jobs import start_job
 from aiworker.live import broadcast_on_commit
 from deployments import manifests as m
 from deployments.drivers import DeployFailed, Driver, driver_for, get_driver
@@ -78,14 +79,12 @@ def _preview_checks(*, task: Task, commit_sha: str | None, driver: Driver) -> st
 def preview_queue(*, task_id: int, actor: Actor, commit_sha: str | None = None) -> str:
     """Check a preview can be deployed, then start the deploy job; returns the preview URL
     ("" with the local driver, whose port is chosen when the preview starts)."""
-    from deployments import jobs
-
     task = _get_task(task_id)
     _check_may_touch(actor=actor, task=task)
     driver = get_driver_checked(task.project)
     sha = _preview_checks(task=task, commit_sha=commit_sha, driver=driver)
     _record_queued(task=task, driver=driver, sha=sha, actor=actor)
-    jobs.deploy_preview.delay(task_id=task.pk, commit_sha=sha)
+    start_job("deployments.jobs.deploy_preview", task_id=task.pk, commit_sha=sha)
     return m.preview_url(task.pk) if driver.needs_image else ""
 
 

@@ -149,8 +149,8 @@ def _release(*, agent: Agent, task_id: int, reason: str) -> dict[str, Any]:
 # --- Gitea and deployments: services other apps provide ---------------------------------------
 
 INTEGRATIONS = {
-    "create_branch": ("projects.services", "task_create_branch", "Gitea"),
-    "create_pull_request": ("projects.services", "task_open_pull_request", "Gitea"),
+    "create_branch": ("tasks.services.forge", "task_create_branch", "Gitea"),
+    "create_pull_request": ("tasks.services.forge", "task_open_pull_request", "Gitea"),
     # Queues the deploy job (SPEC §6) instead of applying it here: a driver call can take
     # minutes. In the embedded default the job runs eagerly, in this same call.
     "trigger_preview_deploy": ("deployments.services", "preview_queue", "Preview deployment"),

@@ -2,7 +2,6 @@ from django.urls import path
 
 from projects import apis
 from projects.forges import gitea_apis
-from projects.forges import gitea_webhooks as webhooks
 
 urlpatterns = [
     path("projects/", apis.ProjectListCreateApi.as_view(), name="project-list"),
@@ -12,5 +11,4 @@ urlpatterns = [
         gitea_apis.ProjectConnectGiteaApi.as_view(),
         name="project-connect-gitea",
     ),
-    path("webhooks/gitea/", webhooks.GiteaWebhookView.as_view(), name="webhook-gitea"),
 ]

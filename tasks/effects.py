@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiworker.celery import app
+from aiworker.jobs import start_job
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def after_transition(*, task_id: int, from_state: str, to_state: str) -> None:
     )
     for name in names:
         try:
-            app.tasks[name].delay(task_id=task_id)
+            start_job(name, task_id=task_id)
         except Exception:
             # The transition is committed; a job that cannot be queued is logged and picked up
             # by the reconciling beat jobs.

@@ -1,7 +1,7 @@
 """The task page's "Pull request" section for projects on the local forge, and its review form.
 
 Thin like tasks/views.py (whose task page renders the section, templates/board/_pull_request.html):
-the reads and the write are projects/forges/local_review.py's. A Gitea project's task page keeps
+the reads and the write are tasks/local_review.py's. A Gitea project's task page keeps
 its link to Gitea; nothing here runs for it.
 """
 
@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from aiworker import errors
 from aiworker.actors import Actor
 from projects import roles
-from projects.forges import local_review
 from projects.models import Project
+from tasks import local_review
 from tasks.forms import ReviewForm
 from tasks.models import Task
 from tasks.views import _project

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tasks import apis
+from tasks import apis, gitea_webhooks
 
 urlpatterns = [
     path("tasks/", apis.TaskListCreateApi.as_view(), name="task-list"),
@@ -24,4 +24,5 @@ urlpatterns = [
         name="task-dependencies",
     ),
     path("tasks/<int:pk>/events/", apis.TaskEventsApi.as_view(), name="task-events"),
+    path("webhooks/gitea/", gitea_webhooks.GiteaWebhookView.as_view(), name="webhook-gitea"),
 ]

@@ -21,10 +21,9 @@ from aiworker import errors
 from aiworker.actors import Actor
 from aiworker.api import domain_error_response
 from projects import roles
-from projects.forges import local_review
 from projects.models import Project
 from tasks import board_selectors as selectors
-from tasks import services
+from tasks import local_review, services
 from tasks.board_render import CardRenderer
 from tasks.dependency_graph import dependency_graph
 from tasks.forms import AnswerForm, BoardFilterForm, FeedbackForm, NoteForm, TaskForm

@@ -1,4 +1,5 @@
-"""The Gitea adapter (SPEC §9). Only projects/services.py and deployments/releases.py call it.
+"""The Gitea adapter (SPEC §9). Only the services call it
+(projects/services.py, tasks/services/forge.py, deployments/releases.py).
 
 Built on python-gitea: its `Gitea` client gives the session, the token header and the
 `_request` transport; the resources it lacks (branches, pull requests, merges, hooks, commit

@@ -2,7 +2,7 @@
 
 The repository is the project's `local_repo_path`, or var/repos/<slug>.git, which the platform
 creates with the flow's branches. Agents clone and push over git's smart HTTP at
-/git/<slug>.git (projects/forges/local_http.py). Merges are real `git merge`s in a temporary
+/git/<slug>.git (agents/git_http.py). Merges are real `git merge`s in a temporary
 worktree (projects/forges/local_git.py).
 """
 

@@ -11,6 +11,7 @@ import hmac
 import json
 import random
 import time
+from typing import Any
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
@@ -40,10 +41,10 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _burst() -> list[Row]:
-    from projects import services as gitea_services
-    from projects.forges import gitea_deliveries as deliveries
     from projects.models import Project, WebhookDelivery
+    from tasks import gitea_deliveries as deliveries
     from tasks.models import Task, TaskEvent
+    from tasks.services import forge
 
     project = Project.objects.create(name="Bench", slug="bench", gitea_owner="o", gitea_repo="r")
     task = Task.objects.create(project=project, title="bench")
@@ -72,10 +73,15 @@ def _burst() -> list[Row]:
     # app's work, queued for other workers.
     queued: list[int] = []
     started: list[str] = []
-    original = deliveries._start_processing
-    original_start = gitea_services.start_job_on_commit
-    deliveries._start_processing = queued.append  # type: ignore[assignment]
-    gitea_services.start_job_on_commit = lambda name, **kw: started.append(name) or True  # type: ignore[assignment]
+
+    def start_job_on_commit(name: str, **kwargs: Any) -> None:
+        if name == "tasks.jobs.process_webhook_delivery":
+            queued.append(kwargs["delivery_pk"])
+        else:
+            started.append(name)
+
+    original = deliveries.start_job_on_commit
+    deliveries.start_job_on_commit = forge.start_job_on_commit = start_job_on_commit  # type: ignore[assignment]
     acks: list[float] = []
     start = time.perf_counter()
     try:
@@ -94,8 +100,7 @@ def _burst() -> list[Row]:
         for pk in queued:
             deliveries.delivery_process(delivery_pk=pk)
     finally:
-        deliveries._start_processing = original  # type: ignore[assignment]
-        gitea_services.start_job_on_commit = original_start  # type: ignore[assignment]
+        deliveries.start_job_on_commit = forge.start_job_on_commit = original  # type: ignore[assignment]
     end = time.perf_counter()
     drain, processing = end - start, end - acked
     effects = TaskEvent.objects.filter(task=task, kind="pushed").count()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from projects import services
 from projects.forges.local import LocalForge
 from tasks.models import Task
+from tasks.services import forge
 from tasks.states import TaskState
 from tests import factories
 
@@ -74,7 +74,7 @@ def task_with_pushed_branch(project, checkout: Path, *, title: str, files: dict,
     """A task in progress whose branch (made by the platform) has a commit per file, pushed."""
     fields.setdefault("state", TaskState.IN_PROGRESS)
     task = factories.make_task(project=project, title=title, **fields)
-    task = services.task_create_branch(task_id=task.pk, actor=factories.system())
+    task = forge.task_create_branch(task_id=task.pk, actor=factories.system())
     git("fetch", "--quiet", "origin", cwd=checkout)
     git("checkout", "--quiet", "-B", task.branch_name, "origin/main", cwd=checkout)
     for name, text in files.items():

@@ -3,11 +3,12 @@
 import pytest
 
 from aiworker import errors
-from projects import forges, services
+from projects import forges
 from projects.forges import local_git
 from projects.forges.local import LocalForge
 from projects.models import PullRequest, PullRequestComment
 from tasks.models import Task, TaskEvent
+from tasks.services import forge as task_forge
 from tasks.states import TaskState
 from tests import factories
 from tests.forges.conftest import git, refs, task_with_pushed_branch
@@ -40,8 +41,8 @@ def test_services_open_one_pull_request_for_a_task_branch(local_project, seeded)
     repo, checkout = seeded
     task = task_with_pushed_branch(local_project, checkout, title="Greet", files={"a.txt": "a\n"})
 
-    first = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
-    again = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    first = task_forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    again = task_forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
 
     pr = PullRequest.objects.get()
     assert (pr.number, pr.head_ref, pr.base_ref, pr.state) == (1, task.branch_name, "main", "open")
@@ -53,9 +54,9 @@ def test_services_open_one_pull_request_for_a_task_branch(local_project, seeded)
 
 def test_a_branch_without_new_commits_opens_no_pull_request(local_project, seeded):
     task = factories.make_task(project=local_project, state=TaskState.IN_PROGRESS)
-    task = services.task_create_branch(task_id=task.pk, actor=factories.system())
+    task = task_forge.task_create_branch(task_id=task.pk, actor=factories.system())
     with pytest.raises(errors.InvalidInput, match="nothing to review"):
-        services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+        task_forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     assert not PullRequest.objects.exists()
 
 
@@ -68,9 +69,9 @@ def test_merge_is_a_real_git_merge_and_a_conflict_changes_nothing(local_project,
         local_project, checkout, title="Two", files={"app.py": "print('two')\n"}
     )
     for task in (one, two):
-        services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+        task_forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
 
-    merged = services.task_merge_pull_request(task_id=one.pk, actor=factories.system())
+    merged = task_forge.task_merge_pull_request(task_id=one.pk, actor=factories.system())
 
     main = local_git.sha_of(repo, "main")
     assert merged.merged and merged.merge_commit_sha == main
@@ -78,21 +79,21 @@ def test_merge_is_a_real_git_merge_and_a_conflict_changes_nothing(local_project,
     assert parents[2] == local_git.sha_of(repo, one.branch_name)  # a merge commit, --no-ff
     before = refs(repo)
     with pytest.raises(errors.Conflict, match=r"Merge conflict: .* \(conflicting: app.py\)"):
-        services.task_merge_pull_request(task_id=two.pk, actor=factories.system())
+        task_forge.task_merge_pull_request(task_id=two.pk, actor=factories.system())
     assert refs(repo) == before
     assert PullRequest.objects.get(number=2).state == "open"
     assert git("--git-dir", str(repo), "worktree", "list").stdout.count("\n") == 1  # bare only
     assert not TaskEvent.objects.filter(task=two, kind="pr_merged").exists()
     # Merged already is fine: a retried merge changes nothing.
-    again = services.task_merge_pull_request(task_id=one.pk, actor=factories.system())
+    again = task_forge.task_merge_pull_request(task_id=one.pk, actor=factories.system())
     assert again.merge_commit_sha == main == local_git.sha_of(repo, "main")
 
 
 def test_staging_merges_main_and_promotion_fast_forwards_production(local_project, seeded):
     repo, checkout = seeded
     task = task_with_pushed_branch(local_project, checkout, title="T", files={"b.txt": "b\n"})
-    services.task_open_pull_request(task_id=task.pk, actor=factories.system())
-    services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+    task_forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    task_forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     forge = forges.get_forge(local_project)
 
     staging = forge.bring_up_to_date(head="main", base="staging", title="Release to staging")
@@ -107,8 +108,8 @@ def test_staging_merges_main_and_promotion_fast_forwards_production(local_projec
 def test_comments_and_closing_are_kept_on_the_pull_request(local_project, seeded):
     _, checkout = seeded
     task = task_with_pushed_branch(local_project, checkout, title="C", files={"c.txt": "c\n"})
-    task = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
-    services.comment_on_pull_request(task=task, body="not merged to staging: conflict")
+    task = task_forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    task_forge.comment_on_pull_request(task=task, body="not merged to staging: conflict")
     comment = PullRequestComment.objects.get()
     assert (comment.kind, comment.author) == ("platform", "AiWorker")
     assert comment.body == "AiWorker: not merged to staging: conflict"
@@ -116,5 +117,5 @@ def test_comments_and_closing_are_kept_on_the_pull_request(local_project, seeded
     closed = forge.close_pull_request(number=1)
     assert (closed.state, closed.merged) == ("closed", False)
     with pytest.raises(errors.Conflict, match="closed without a merge"):
-        services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+        task_forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     assert Task.objects.get(pk=task.pk).pr_number == 1

@@ -62,9 +62,9 @@ def test_a_new_push_updates_the_open_pull_request(local_project, live_url, tmp_p
     git("checkout", "--quiet", "-b", task.branch_name, cwd=checkout)
     commit_file(checkout, "a.txt", "a\n")
     git(*bearer(token), "push", "--quiet", "origin", task.branch_name, cwd=checkout)
-    from projects import services
+    from tasks.services import forge
 
-    services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     second = commit_file(checkout, "a.txt", "b\n")
     # HTTP Basic with the token as the password works as well as the bearer header.
     basic = url.replace("http://", f"http://agent:{token}@")

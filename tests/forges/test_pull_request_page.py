@@ -6,11 +6,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from projects import services
-from projects.forges import local_git, local_review
+from projects.forges import local_git
 from projects.models import Membership, PullRequest, PullRequestComment
+from tasks import local_review
 from tasks import services as task_services
 from tasks.models import Task, TaskEvent, TaskFeedback
+from tasks.services import forge
 from tasks.states import TaskState
 from tests import factories
 from tests.forges.conftest import commit_file, git, task_with_pushed_branch
@@ -46,7 +47,7 @@ def with_pull_request(project, checkout, *, title="Greet", files=None, **fields)
     task = task_with_pushed_branch(
         project, checkout, title=title, files=files or {"greet.py": "print('hi')\n"}, **fields
     )
-    return services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    return forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
 
 
 def snapshot(task: Task) -> tuple:
@@ -132,10 +133,10 @@ def test_renames_and_removed_lines_are_read_as_git_says(local_project, seeded):
 def test_a_merged_pull_request_keeps_the_diff_it_was_reviewed_with(local_project, seeded):
     repo, checkout = seeded
     task = with_pull_request(local_project, checkout, files={"one.txt": "one\n"})
-    services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+    forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     # main moves on with another task's work, and the branch is deleted.
     other = with_pull_request(local_project, checkout, title="Other", files={"two.txt": "2\n"})
-    services.task_merge_pull_request(task_id=other.pk, actor=factories.system())
+    forge.task_merge_pull_request(task_id=other.pk, actor=factories.system())
     git("--git-dir", str(repo), "update-ref", "-d", f"refs/heads/{task.branch_name}")
 
     changes = local_review.pull_request_changes(PullRequest.objects.get(number=1))
@@ -329,7 +330,7 @@ def test_a_gitea_task_is_refused_on_the_local_form(db):
 
 def test_requesting_changes_on_a_merged_pull_request_is_refused(local_project, seeded):
     task = with_pull_request(local_project, seeded[1])
-    services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+    forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     html = refused(task, {"body": "More", "verdict": "changes_requested"})
     assert "Pull request #1 is merged: changes can be requested only on an open" in html
 

@@ -5,10 +5,12 @@ import pytest
 import requests
 
 from aiworker import errors
-from projects import jobs, services
+from projects import services
 from projects.forges.gitea import NOT_CONFIGURED, GiteaUnavailable
 from projects.models import Project
+from tasks import jobs
 from tasks.models import Task, TaskEvent, TaskFeedback
+from tasks.services import forge
 from tasks.states import TaskState
 from tests import factories
 from tests.projects.conftest import OWNER, REPO
@@ -26,16 +28,16 @@ def test_every_service_says_not_configured_without_gitea_url(repo_project, setti
     settings.GITEA_URL = ""
     task = _task(repo_project)
     calls = [
-        lambda: services.task_create_branch(task_id=task.pk, actor=factories.system()),
+        lambda: forge.task_create_branch(task_id=task.pk, actor=factories.system()),
         lambda: services.project_connect(project_id=repo_project.pk, actor=factories.system()),
-        lambda: services.task_reconcile_pull_request(
+        lambda: forge.task_reconcile_pull_request(
             task_id=factories.make_task(project=repo_project, pr_number=3).pk,
             actor=factories.system(),
         ),
     ]
     task.branch_name = "task/1-x"
     task.save()
-    calls.append(lambda: services.task_open_pull_request(task_id=task.pk, actor=factories.system()))
+    calls.append(lambda: forge.task_open_pull_request(task_id=task.pk, actor=factories.system()))
     for call in calls:
         with pytest.raises(errors.NotConfigured, match=NOT_CONFIGURED):
             call()
@@ -46,8 +48,8 @@ def test_create_branch_records_the_name_once(gitea, repo_project):
     task = _task(repo_project)
     expected = f"task/{task.pk}-add-a-checkout-button"
 
-    first = services.task_create_branch(task_id=task.pk, actor=factories.system())
-    again = services.task_create_branch(task_id=task.pk, actor=factories.system())
+    first = forge.task_create_branch(task_id=task.pk, actor=factories.system())
+    again = forge.task_create_branch(task_id=task.pk, actor=factories.system())
 
     assert first.branch_name == again.branch_name == expected
     assert expected in gitea.repos[(OWNER, REPO)].branches
@@ -57,7 +59,7 @@ def test_create_branch_records_the_name_once(gitea, repo_project):
 
 def test_branch_slug_is_at_most_40_characters(repo_project):
     task = _task(repo_project, title="A very long title " * 10)
-    name = services.branch_name_for(task)
+    name = forge.branch_name_for(task)
     assert name.startswith(f"task/{task.pk}-")
     assert len(name.removeprefix(f"task/{task.pk}-")) <= 40
 
@@ -68,7 +70,7 @@ def test_agent_may_not_branch_a_task_of_another_agent(gitea, repo_project):
     from aiworker.actors import Actor
 
     with pytest.raises(errors.PermissionDenied):
-        services.task_create_branch(task_id=task.pk, actor=Actor.of_agent(agent))
+        forge.task_create_branch(task_id=task.pk, actor=Actor.of_agent(agent))
     assert gitea.requests("POST") == []
     assert Task.objects.get(pk=task.pk).branch_name == ""
 
@@ -76,18 +78,18 @@ def test_agent_may_not_branch_a_task_of_another_agent(gitea, repo_project):
 def test_bad_base_is_refused_before_gitea(gitea, repo_project):
     task = _task(repo_project)
     with pytest.raises(errors.InvalidInput):
-        services.task_create_branch(task_id=task.pk, actor=factories.system(), base="../etc; rm")
+        forge.task_create_branch(task_id=task.pk, actor=factories.system(), base="../etc; rm")
     assert gitea.requests() == []
 
 
 def test_open_pull_request_links_the_task_and_is_idempotent(gitea, repo_project, settings):
     settings.PUBLIC_BASE_URL = "https://aiworker.example"
     task = _task(repo_project, description="Customers asked for it.")
-    services.task_create_branch(task_id=task.pk, actor=factories.system())
+    forge.task_create_branch(task_id=task.pk, actor=factories.system())
     gitea.push(OWNER, REPO, Task.objects.get(pk=task.pk).branch_name)
 
-    first = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
-    again = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    first = forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    again = forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
 
     pulls = gitea.repos[(OWNER, REPO)].pulls
     assert len(pulls) == 1
@@ -105,7 +107,7 @@ def test_open_pull_request_links_the_task_and_is_idempotent(gitea, repo_project,
 def test_open_pull_request_needs_a_branch_first(gitea, repo_project):
     task = _task(repo_project)
     with pytest.raises(errors.Conflict, match="create_branch"):
-        services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+        forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     assert gitea.requests() == []
 
 
@@ -113,13 +115,13 @@ def test_retry_after_a_gitea_timeout_does_not_open_a_second_pr(gitea, repo_proje
     """The first POST reaches Gitea, which opens the PR but answers after the client gave up;
     the job's retry finds that PR instead of opening another."""
     task = _task(repo_project)
-    services.task_create_branch(task_id=task.pk, actor=factories.system())
+    forge.task_create_branch(task_id=task.pk, actor=factories.system())
     gitea.push(OWNER, REPO, Task.objects.get(pk=task.pk).branch_name)
     settings.GITEA_TIMEOUT = 1.0
     gitea.fail_next("POST", r"/pulls$", delay=2.5)
 
     with pytest.raises(GiteaUnavailable):
-        services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+        forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     assert len(gitea.repos[(OWNER, REPO)].pulls) == 1  # Gitea did open it
     assert Task.objects.get(pk=task.pk).pr_number is None
 
@@ -145,18 +147,18 @@ def test_job_retries_a_timeout_with_backoff_until_it_succeeds(gitea, repo_projec
 
 def test_merge_conflict_is_a_conflict_with_giteas_message(gitea, repo_project):
     task = _task(repo_project)
-    services.task_create_branch(task_id=task.pk, actor=factories.system())
+    forge.task_create_branch(task_id=task.pk, actor=factories.system())
     gitea.push(OWNER, REPO, Task.objects.get(pk=task.pk).branch_name)
-    task = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    task = forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     gitea.conflicts.add(task.pr_number)
 
     with pytest.raises(errors.Conflict, match="Merge conflict"):
-        services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+        forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     assert not TaskEvent.objects.filter(task=task, kind="pr_merged").exists()
 
     gitea.conflicts.clear()
-    pr = services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
-    again = services.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+    pr = forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
+    again = forge.task_merge_pull_request(task_id=task.pk, actor=factories.system())
     assert pr.merged and again.merged
     assert TaskEvent.objects.filter(task=task, kind="pr_merged").count() == 1
 
@@ -206,9 +208,9 @@ def test_connect_needs_the_change_project_permission(gitea, repo_project):
 
 def test_reconcile_records_a_merge_and_review_feedback_once(gitea, repo_project):
     task = _task(repo_project, state=TaskState.READY_TO_TEST)
-    services.task_create_branch(task_id=task.pk, actor=factories.system())
+    forge.task_create_branch(task_id=task.pk, actor=factories.system())
     gitea.push(OWNER, REPO, Task.objects.get(pk=task.pk).branch_name)
-    task = services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    task = forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     repo = gitea.repos[(OWNER, REPO)]
     repo.comments[task.pr_number] = [
         {"id": 77, "body": "Please rename the button.", "user": {"id": 2, "login": "ana"}},
@@ -227,8 +229,8 @@ def test_reconcile_records_a_merge_and_review_feedback_once(gitea, repo_project)
         ("bo", "[REQUEST_CHANGES] Tests missing"),
     ]
     repo.pulls[0].update(merged=True, state="closed", merge_commit_sha="f" * 40)
-    outcome = services.task_reconcile_pull_request(task_id=task.pk, actor=factories.system())
-    again = services.task_reconcile_pull_request(task_id=task.pk, actor=factories.system())
+    outcome = forge.task_reconcile_pull_request(task_id=task.pk, actor=factories.system())
+    again = forge.task_reconcile_pull_request(task_id=task.pk, actor=factories.system())
     assert outcome == again == "pr_merged"
     assert TaskEvent.objects.filter(task=task, kind="pr_merged").count() == 1
 

@@ -4,8 +4,8 @@ stand-in Gitea behind Prism."""
 import pytest
 
 from deployments.models import Release
-from projects import services
 from tasks.models import Task, TaskEvent
+from tasks.services import forge
 from tasks.states import TaskState
 from tests import factories
 from tests.projects.conftest import OWNER, REPO
@@ -40,9 +40,9 @@ def deploy_for_real(settings, tmp_path):
 
 def _approved_task_with_pr(gitea, project, title):
     task = factories.make_task(project=project, title=title, state=TaskState.IN_PROGRESS)
-    services.task_create_branch(task_id=task.pk, actor=factories.system())
+    forge.task_create_branch(task_id=task.pk, actor=factories.system())
     gitea.push(OWNER, REPO, Task.objects.get(pk=task.pk).branch_name)
-    services.task_open_pull_request(task_id=task.pk, actor=factories.system())
+    forge.task_open_pull_request(task_id=task.pk, actor=factories.system())
     Task.objects.filter(pk=task.pk).update(state=TaskState.APPROVED)
     return Task.objects.get(pk=task.pk)
 

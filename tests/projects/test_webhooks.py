@@ -109,7 +109,7 @@ def test_missing_or_wrong_signature_records_nothing_but_a_log_line(
     headers = {"HTTP_X_GITEA_EVENT": "push", "HTTP_X_GITEA_DELIVERY": "d-1"}
     if signature is not None:
         headers["HTTP_X_GITEA_SIGNATURE"] = signature
-    with caplog.at_level(logging.WARNING, logger="projects.forges.gitea_webhooks"):
+    with caplog.at_level(logging.WARNING, logger="tasks.gitea_webhooks"):
         response = post(
             client,
             repo_project,

@@ -2,8 +2,8 @@
 
 from django.urls import re_path
 
-from projects.forges import local_http
+from agents import git_http
 
 urlpatterns = [
-    re_path(r"^(?P<slug>[-\w]+)\.git/(?P<path>.*)$", local_http.git_http, name="git-http"),
+    re_path(r"^(?P<slug>[-\w]+)\.git/(?P<path>.*)$", git_http.git_http, name="git-http"),
 ]

@@ -3,7 +3,7 @@
 What the pull request changes is read from the bare repository with git (local_git): its
 commits, the files with their +/- counts, and the diff, between the merge base and the head.
 What a person says about it is a PullRequestComment and, through the same tasks services a
-Gitea review webhook calls (projects/forges/gitea_deliveries.py), feedback the agent reads with
+Gitea review webhook calls (tasks/gitea_deliveries.py), feedback the agent reads with
 `get_feedback`; a request for changes on a task that is ready to test sends it back to its
 agent, as the board's "Request changes" does (SPEC §5: ready_to_test → in_progress).
 """

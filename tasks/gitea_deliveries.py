@@ -24,11 +24,12 @@ from django.utils import timezone
 
 from aiworker import errors
 from aiworker.actors import Actor
-from projects import services as gitea_services
+from aiworker.jobs import start_job_on_commit
 from projects.forges import gitea
 from projects.models import Project, WebhookDelivery
 from tasks import services as task_services
 from tasks.models import Task, TaskFeedback
+from tasks.services import forge
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def delivery_receive(
                 payload=payload,
                 event_key=key,
             )
-            transaction.on_commit(lambda: _start_processing(delivery.pk))
+            start_job_on_commit("tasks.jobs.process_webhook_delivery", delivery_pk=delivery.pk)
     except IntegrityError:
         # The same X-Gitea-Delivery again (a redelivery, or two racing), or the same event under
         # another delivery id (a replayed body): its first copy counts.
@@ -179,12 +180,6 @@ def event_key(event: str, payload: dict[str, Any], body: bytes) -> str:
     return key[:200]
 
 
-def _start_processing(delivery_pk: int) -> None:
-    from projects import jobs
-
-    jobs.process_webhook_delivery.delay(delivery_pk=delivery_pk)
-
-
 def delivery_process(*, delivery_pk: int) -> str:
     """Apply a recorded delivery once: a second run of the job finds it done."""
     with transaction.atomic():
@@ -233,12 +228,12 @@ def _on_pull_request(delivery: WebhookDelivery) -> str:
     pr = gitea.PullRequest.of(data)
     task = _task_by_pr(project, pr.number)
     if task is None and pr.base_ref == project.default_branch:
-        task_id = gitea_services.task_id_from_branch(pr.head_ref)
+        task_id = forge.task_id_from_branch(pr.head_ref)
         task = Task.objects.filter(project=project, pk=task_id).first() if task_id else None
     if task is None:
         return f"ignored: PR #{pr.number} belongs to no task"
     if action == "opened" or (action == "reopened" and task.pr_number != pr.number):
-        gitea_services.record_task_change(
+        forge.record_task_change(
             task.pk,
             actor=ACTOR,
             kind="pr_opened",
@@ -249,7 +244,7 @@ def _on_pull_request(delivery: WebhookDelivery) -> str:
         )
         return f"task {task.pk}: PR opened"
     if action in ("synchronized", "synchronize"):
-        gitea_services.record_task_change(
+        forge.record_task_change(
             task.pk,
             actor=ACTOR,
             kind="pr_updated",
@@ -258,7 +253,7 @@ def _on_pull_request(delivery: WebhookDelivery) -> str:
         )
         return f"task {task.pk}: PR synchronized"
     if action == "closed" or pr.merged:
-        return f"task {task.pk}: " + gitea_services.pull_request_state_changed(
+        return f"task {task.pk}: " + forge.pull_request_state_changed(
             task_id=task.pk, pr=pr, actor=ACTOR
         )
     return f"ignored: pull_request action '{action}'"
@@ -304,7 +299,7 @@ def _on_issue_comment(delivery: WebhookDelivery) -> str:
         return f"ignored: comment on PR #{issue.get('number')} of no task"
     comment = payload.get("comment") or {}
     body = str(comment.get("body") or "")
-    if not body.strip() or body.startswith(gitea_services.OWN_COMMENT_MARK):
+    if not body.strip() or body.startswith(forge.OWN_COMMENT_MARK):
         return "ignored: empty or own comment"
     task_services.feedback_add(
         task_id=task.pk,
@@ -320,7 +315,7 @@ def _on_issue_comment(delivery: WebhookDelivery) -> str:
 def _on_push(delivery: WebhookDelivery) -> str:
     payload, project = delivery.payload, delivery.project
     assert project is not None
-    return gitea_services.task_branch_pushed(
+    return forge.task_branch_pushed(
         project=project,
         ref=str(payload.get("ref") or ""),
         after=str(payload.get("after") or ""),
@@ -337,15 +332,13 @@ def _on_status(delivery: WebhookDelivery) -> str:
         return f"ignored: status for {sha[:10]}, no task's head"
     if state != "success":
         return f"ignored: status {state[:20]} for task {task.pk}"
-    gitea_services.record_task_change(
+    forge.record_task_change(
         task.pk,
         actor=ACTOR,
         kind="commit_status",
         message=f"{payload.get('context') or 'build'} succeeded for {sha[:10]}.",
     )
-    gitea_services.start_job_on_commit(
-        "deployments.jobs.deploy_preview", task_id=task.pk, commit_sha=sha
-    )
+    start_job_on_commit("deployments.jobs.deploy_preview", task_id=task.pk, commit_sha=sha)
     return f"task {task.pk}: image built for {sha[:10]}"
 
 

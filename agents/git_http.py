@@ -6,7 +6,7 @@ the tasks the agent holds: the view reads the ref-update commands at the head of
 answers 403 before git sees anything, and the repository's pre-receive hook
 (projects/forges/local_git.py) enforces the same list inside git. Once a push went through,
 every task branch it moved goes through the service a Gitea push webhook reaches
-(projects.services.task_branch_pushed): the task's head sha, its pull request, its preview.
+(tasks/services/forge.py task_branch_pushed): the task's head sha, its pull request, its preview.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from agents.models import Agent
 from agents.services import agent_authenticate
 from aiworker import errors
 from aiworker.actors import Actor
-from projects import services
 from projects.forges import local_git
 from projects.forges.local import LocalForge
 from projects.models import Project
 from tasks.models import Task
+from tasks.services import forge as task_forge
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def allowed_refs(*, project: Project, agent: Agent) -> list[str]:
     """The branches the agent may push: those of the tasks it holds in this project."""
     tasks = Task.objects.filter(project=project, assigned_agent=agent)
     return sorted(
-        f"refs/heads/{task.branch_name or services.branch_name_for(task)}" for task in tasks
+        f"refs/heads/{task.branch_name or task_forge.branch_name_for(task)}" for task in tasks
     )
 
 
@@ -196,5 +196,5 @@ def _after_push(
         if before.get(ref) == sha:
             continue
         forge.branch_pushed(head=ref.removeprefix("refs/heads/"), sha=sha)
-        outcome = services.task_branch_pushed(project=project, ref=ref, after=sha, actor=actor)
+        outcome = task_forge.task_branch_pushed(project=project, ref=ref, after=sha, actor=actor)
         logger.info("push to %s %s: %s", project.slug, ref, outcome)

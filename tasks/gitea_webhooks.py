@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from aiworker import errors
 from aiworker.api import domain_error_response, error_responses
-from projects.forges import gitea_deliveries as deliveries
+from tasks import gitea_deliveries as deliveries
 
 logger = logging.getLogger(__name__)
 
