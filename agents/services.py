@@ -15,6 +15,7 @@ from django.utils import timezone
 from agents.models import Agent, AgentKind, AgentStatus
 from aiworker import errors, live
 from aiworker.actors import Actor
+from aiworker.sql_once import Columns, instance_from_row, one_row, select_list
 from projects.models import Project
 
 TOKEN_BYTES = 32
@@ -120,10 +121,6 @@ def agent_authenticate(token: Any) -> Agent:
     return agent
 
 
-# (attname, column expression, the ORM's converters of its values) per concrete field.
-_Columns = list[tuple[str, Any, list]]
-
-
 def _agent_by_token_hash(token_hash: str) -> Agent | None:
     """`Agent.objects.select_related("project").get(token_hash=…)`, or None, from SQL built once.
 
@@ -132,55 +129,28 @@ def _agent_by_token_hash(token_hash: str) -> Agent | None:
     together. The rows become model instances through the fields' own converters, as the ORM's.
     """
     sql, agent_fields, project_fields = _token_lookup(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash])
-        row = cursor.fetchone()
+    row = one_row(sql, [token_hash])
     if row is None:
         return None
-    agent = _from_row(Agent, agent_fields, row[: len(agent_fields)])
+    agent = instance_from_row(Agent, agent_fields, row[: len(agent_fields)])
     project = None
     if agent.project_id is not None:
-        project = _from_row(Project, project_fields, row[len(agent_fields) :])
+        project = instance_from_row(Project, project_fields, row[len(agent_fields) :])
     Agent._meta.get_field("project").set_cached_value(agent, project)  # type: ignore[union-attr]
     return agent
 
 
 @cache
-def _token_lookup(
-    vendor: str,
-) -> tuple[str, _Columns, _Columns]:
+def _token_lookup(vendor: str) -> tuple[str, Columns, Columns]:
     q = connection.ops.quote_name
-
-    def fields(model: Any, alias: str) -> tuple[str, _Columns]:
-        concrete = model._meta.concrete_fields  # in their order: what from_db() expects
-        columns = ", ".join(f"{alias}.{q(f.column)}" for f in concrete)
-        converters = [
-            (
-                f.attname,
-                f.cached_col,
-                connection.ops.get_db_converters(f.cached_col) + f.get_db_converters(connection),
-            )
-            for f in concrete
-        ]
-        return columns, converters
-
-    agent_columns, agent_fields = fields(Agent, "a")
-    project_columns, project_fields = fields(Project, "p")
+    agent_columns, agent_fields = select_list(Agent, "a")
+    project_columns, project_fields = select_list(Project, "p")
     sql = (
         f"SELECT {agent_columns}, {project_columns} FROM {q(Agent._meta.db_table)} a"
         f" LEFT OUTER JOIN {q(Project._meta.db_table)} p ON p.id = a.project_id"
         " WHERE a.token_hash = %s"
     )
     return sql, agent_fields, project_fields
-
-
-def _from_row(model: Any, fields: _Columns, values: tuple) -> Any:
-    converted = []
-    for (_, column, converters), value in zip(fields, values, strict=True):
-        for convert in converters:
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [name for name, _, _ in fields], converted)
 
 
 def agent_touch(*, agent: Agent) -> bool:

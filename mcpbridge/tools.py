@@ -22,8 +22,9 @@ from mcpbridge import context as shape
 from mcpbridge.auth import caller_of, run_as_agent
 from mcpbridge.tool_meta import ADD, CONSUME, EXTERNAL, GIVE_UP, MOVE, READ, SET, tool
 from mcpbridge.waiting import wait_for_answer
+from tasks import selectors as task_selectors
 from tasks import services as task_services
-from tasks.models import Task, TaskQuestion
+from tasks.models import Task
 from tasks.states import ACTIVE_STATES, TaskState
 
 logger = logging.getLogger(__name__)
@@ -114,10 +115,11 @@ def _question_asked(*, agent: Agent, question_id: int) -> tuple[dict[str, Any], 
 
 
 def _question(*, agent: Agent, question_id: int) -> dict[str, Any]:
-    item = TaskQuestion.objects.select_related("task", "answered_by").filter(pk=question_id).first()
-    if item is None:
+    found = task_selectors.question_with_task_holder(question_id=question_id)
+    if found is None:
         raise errors.NotFound(f"Question {question_id} does not exist.")
-    if item.agent_id != agent.pk and item.task.assigned_agent_id != agent.pk:
+    item, holder_id = found
+    if item.agent_id != agent.pk and holder_id != agent.pk:
         raise errors.PermissionDenied(
             f"Question {question_id} belongs to a task of another agent than {agent.name}."
         )

@@ -27,7 +27,7 @@ from agents.services import agent_authenticate, hash_token
 from aiworker import errors
 from mcpbridge.auth import explain, run_db
 from mcpbridge.wait_listener import current_listener
-from tasks.models import TaskQuestion
+from tasks.selectors import question_with_task_holder
 
 _open_waits: Counter[int] = Counter()  # agent id -> waits open in this process (one loop)
 
@@ -36,8 +36,8 @@ def _load(*, question_id: int, token: str) -> dict[str, Any] | None:
     from mcpbridge.context import question_data
 
     agent_authenticate(token)  # PermissionDenied once revoked or rotated: no answer then
-    item = TaskQuestion.objects.select_related("answered_by").filter(pk=question_id).first()
-    return question_data(item) if item else None
+    found = question_with_task_holder(question_id=question_id)
+    return question_data(found[0]) if found else None
 
 
 @contextmanager

@@ -1,11 +1,16 @@
-"""Reads of tasks for the API: querysets shaped so a page costs a fixed number of queries."""
+"""Reads of tasks for the API: querysets shaped so a page costs a fixed number of queries;
+and the question read every check_response runs, as SQL built once."""
 
+from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from aiworker import errors
+from aiworker.sql_once import Columns, instance_from_row, one_row, select_list
 from tasks.models import Task, TaskEvent, TaskQuestion
 
 
@@ -70,6 +75,39 @@ def task_exists(*, task_id: int) -> None:
 def task_questions(*, task_id: int) -> QuerySet[TaskQuestion]:
     task_exists(task_id=task_id)
     return TaskQuestion.objects.filter(task_id=task_id).select_related("agent", "answered_by")
+
+
+def question_with_task_holder(*, question_id: int) -> tuple[TaskQuestion, int | None] | None:
+    """`TaskQuestion.objects.select_related("answered_by").get(pk=…)` with its task's assigned
+    agent id, or None: one statement built once (aiworker/sql_once.py). Every check_response
+    reads its question at its start and each time it is woken."""
+    sql, question_fields, user_fields = _question_lookup(connection.vendor)
+    row = one_row(sql, [question_id])
+    if row is None:
+        return None
+    split = len(question_fields)
+    question = instance_from_row(TaskQuestion, question_fields, row[:split])
+    user = None
+    if question.answered_by_id is not None and row[split] is not None:
+        user = instance_from_row(get_user_model(), user_fields, row[split:-1])
+    TaskQuestion._meta.get_field("answered_by").set_cached_value(question, user)  # type: ignore[union-attr]
+    return question, row[-1]
+
+
+@cache
+def _question_lookup(vendor: str) -> tuple[str, Columns, Columns]:
+    q = connection.ops.quote_name
+    user_model = get_user_model()
+    question_columns, question_fields = select_list(TaskQuestion, "q")
+    user_columns, user_fields = select_list(user_model, "u")
+    sql = (
+        f"SELECT {question_columns}, {user_columns}, t.{q('assigned_agent_id')}"
+        f" FROM {q(TaskQuestion._meta.db_table)} q"
+        f" INNER JOIN {q(Task._meta.db_table)} t ON t.id = q.task_id"
+        f" LEFT OUTER JOIN {q(user_model._meta.db_table)} u ON u.id = q.answered_by_id"
+        " WHERE q.id = %s"
+    )
+    return sql, question_fields, user_fields
 
 
 def task_events(*, task_id: int) -> QuerySet[TaskEvent]:

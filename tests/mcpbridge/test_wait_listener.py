@@ -41,6 +41,17 @@ async def _woken(*waits: Any) -> None:
     await asyncio.wait_for(asyncio.gather(*(w.woken.wait() for w in waits)), GUARD)
 
 
+async def _registered(listener: Any, wait: "asyncio.Task[Any]") -> None:
+    """Until the wait is in the listener; a wait that failed before (or never got there) fails
+    the test here instead of spinning for ever."""
+    started = time.monotonic()
+    while listener.open_waits() == 0:
+        if wait.done():
+            raise AssertionError(f"the wait ended before it registered: {wait.exception()!r}")
+        assert time.monotonic() - started < GUARD, "the wait did not register"
+        await asyncio.sleep(0.01)
+
+
 def test_an_answer_wakes_only_the_waits_on_its_question_and_a_revocation_only_its_agents():
     async def scenario() -> dict[str, Any]:
         listener = current_listener()
@@ -99,8 +110,7 @@ def test_the_answer_service_wakes_the_wait_which_returns_the_answer():
                 first, question_id=question.pk, timeout=GUARD, agent_id=agent.pk, token=token
             )
         )
-        while listener.open_waits() == 0:
-            await asyncio.sleep(0.01)
+        await _registered(listener, wait)
         await listener.ready()
         await asyncio.to_thread(
             task_services.question_answer,
@@ -130,8 +140,7 @@ def test_a_cancelled_wait_leaves_nothing_behind():
                 token=token,
             )
         )
-        while listener.open_waits() == 0:
-            await asyncio.sleep(0.01)
+        await _registered(listener, wait)
         during = listener.open_waits()
         wait.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -197,8 +206,7 @@ def test_a_rotated_token_ends_the_wait_with_a_permission_error():
                 token=token,
             )
         )
-        while listener.open_waits() == 0:
-            await asyncio.sleep(0.01)
+        await _registered(listener, wait)
         await listener.ready()
         await asyncio.to_thread(agent_rotate_token, agent_id=agent.pk)
         try:
