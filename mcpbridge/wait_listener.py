@@ -84,6 +84,9 @@ class WaitListener:
         self._revoked: dict[int, float] = {}
         self._joined = asyncio.Event()  # set once joined, or once joining failed (sweep only)
         self._joined_at = 0.0
+        # When the last sweep that succeeded began (monotonic): every wait registered before
+        # then, and not woken, had its question still open and its token valid at that moment.
+        self.swept_at = float("-inf")
         self.channel: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -167,6 +170,14 @@ class WaitListener:
             except Exception:
                 logger.warning("check_response sweep failed", exc_info=True)
 
+    def checked_since(self, registered_at: float) -> bool:
+        """Whether a sweep began after `registered_at`, lately, and succeeded: a wait registered
+        then and not woken since is still pending (short of a message lost within the last
+        sweep period, which the caller's next call sees)."""
+        return registered_at <= self.swept_at and time.monotonic() - self.swept_at <= (
+            2 * SWEEP_SECONDS
+        )
+
     async def sweep(self, layer: Any = None) -> None:
         """Wake the waits whose question is no longer open or whose token no longer holds."""
         now = time.monotonic()
@@ -181,6 +192,7 @@ class WaitListener:
             await layer.group_add(WAITS_GROUP, self.channel)
             self._joined_at = now
         if not self.by_question:
+            self.swept_at = now
             return
         open_ids, hashes = await run_db(
             still_waiting, question_ids=list(self.by_question), agent_ids=list(self.by_agent)
@@ -190,6 +202,7 @@ class WaitListener:
                 _wake(waits)
         for agent_id, waits in list(self.by_agent.items()):
             _wake(w for w in waits if hashes.get(agent_id) != w.token_hash)
+        self.swept_at = now
 
     async def _nudge(self) -> None:
         # The in-memory layer's queue is not thread-safe: a group_send run on another thread's

@@ -3,9 +3,13 @@
 A wait is an entry in this process's one listener (mcpbridge/wait_listener.py): no channel,
 group or poll of its own. `question_answer` sends the question's id to the listeners after
 commit, which wakes the waits on that question at once (Redis layer: across processes;
-in-memory layer: within one process); the wait then reads its question once. Otherwise it
-reads once more at its deadline. A lost message is caught by the listener's sweep, one query
-for all the waits of the process every few seconds.
+in-memory layer: within one process); the wait then reads its question once. A lost message
+is caught by the listener's sweep, one query for all the waits of the process every few
+seconds. At its deadline a wait that was never woken answers "pending" from what it read
+last, without reading again, when a sweep since it began saw its question open and its token
+valid (it reads once more otherwise: a short wait, a failing sweep). That read was a third of
+a steady fleet's database work (docs/PERFORMANCE.md); an answer whose message was lost in the
+last few seconds is what the agent's next call reads.
 
 Each read re-checks the caller's token, and agent_revoke and agent_rotate_token wake the
 agent's waits: a revoked agent's wait ends at once with a permission error, never with the
@@ -84,9 +88,11 @@ async def _wait(
         while True:
             remaining = deadline - time.monotonic()
             if remaining > 0:
-                with suppress(TimeoutError):  # then this is the read at the deadline
+                with suppress(TimeoutError):  # then this is the deadline
                     async with asyncio.timeout(remaining):
                         await wait.woken.wait()
+            if not wait.woken.is_set() and listener.checked_since(started):
+                break  # the deadline, and the sweep saw it pending since: nothing to read
             wait.woken.clear()
             loaded = await run_db(_load, question_id=question_id, token=token)
             if loaded is None:

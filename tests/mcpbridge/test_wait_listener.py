@@ -186,6 +186,40 @@ def test_the_sweep_wakes_waits_whose_message_was_lost():
     assert run(scenario()) == {"a": True, "d": True, "r": True, "s": False}
 
 
+@pytest.mark.parametrize("swept", [True, False])
+def test_at_its_deadline_a_wait_reads_again_only_without_a_sweep_since_it_began(swept, monkeypatch):
+    """Never woken: a sweep since the wait began saw it pending, so the deadline answers from
+    the first read; without one (a wait shorter than the sweep period) it reads once more."""
+    question, agent, token = _asked()
+    reads = []
+    load = waiting._load
+
+    def counted_load(**kwargs: Any) -> Any:
+        reads.append(kwargs["question_id"])
+        return load(**kwargs)
+
+    monkeypatch.setattr(waiting, "_load", counted_load)
+
+    async def scenario() -> dict[str, Any]:
+        listener = current_listener()
+        await listener.ready()
+        wait = asyncio.create_task(
+            waiting.wait_for_answer(
+                question_data(question), question_id=question.pk, timeout=1.0,
+                agent_id=agent.pk, token=token,
+            )
+        )  # fmt: skip
+        await _registered(listener, wait)
+        if swept:
+            await listener.sweep()
+        return await wait
+
+    answer = run(scenario())
+    assert answer["status"] == "pending" and answer["question_id"] == question.pk
+    assert 1.0 <= answer["waited_seconds"] < GUARD
+    assert reads == ([] if swept else [question.pk])
+
+
 def _rotate_quietly(agent_id: int) -> None:
     from agents.models import Agent
 
