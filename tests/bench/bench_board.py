@@ -273,7 +273,8 @@ def run() -> list[Row]:
     from tests import factories
 
     # No setup_test_environment(): its template instrumentation would triple render times.
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    old_name = connection.settings_dict["NAME"]  # (create_test_db answers the new name)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API holds a loop here
     try:
         user = factories.make_user(username="bench")

@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -159,6 +160,7 @@ def _statement_counts(project_slug: str, tokens: list[str]) -> tuple[int, int]:
     from mcpbridge.auth import _authenticated_call
     from mcpbridge.tools import _next_task
 
+    connection.queries_log.clear()  # (it keeps 9,000 statements: full, it would count none)
     with CaptureQueriesContext(connection) as queries:
         verified = agent_authenticate(tokens[0])  # the HTTP token check, then the tool
         _authenticated_call(tokens[0], _next_task, {"project": project_slug}, verified)
@@ -334,13 +336,12 @@ def _start_server(
     else:
         command = [sys.executable, MANAGE, "mcp_server", "--transport", "http", "--port", str(port)]
         command += ["--workers", str(SERVER_WORKERS)]
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=str(settings.BASE_DIR),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = os.path.join(tempfile.gettempdir(), f"bench_server_{port}.log")  # its stderr
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            command, env=env, cwd=str(settings.BASE_DIR), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    print(f"server {' '.join(command[1:3])} on port {port}: log {log}", file=sys.stderr)
     url = f"http://127.0.0.1:{port}/mcp"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

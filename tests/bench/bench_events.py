@@ -161,7 +161,8 @@ def run() -> list[Row]:
     from projects.models import Membership, Project
     from tests import factories
 
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    old_name = connection.settings_dict["NAME"]  # (create_test_db answers the new name)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         # Names of its own: on SQLite the test database is shared memory, which outlives
         # destroy_test_db while a thread of an earlier bench (bench_board's daphne) holds it.

@@ -108,6 +108,9 @@ def _statements(token: str) -> int:
     from mcpbridge.auth import _authenticated_call
     from mcpbridge.tools import _heartbeat
 
+    # The log keeps the last 9,000 statements: full after the other benches of `make bench`,
+    # it would count none.
+    connection.queries_log.clear()
     with CaptureQueriesContext(connection) as queries:
         verified = agent_authenticate(token)  # the HTTP token check, then the tool
         _authenticated_call(token, _heartbeat, dict(BEAT), verified, None, False)

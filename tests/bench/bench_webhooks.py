@@ -145,7 +145,8 @@ def _burst() -> list[Row]:
 def run() -> list[Row]:
     from aiworker.celery import app
 
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    old_name = connection.settings_dict["NAME"]  # (create_test_db answers the new name)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     old_rates = ScopedRateThrottle.THROTTLE_RATES
     ScopedRateThrottle.THROTTLE_RATES = {**old_rates, "webhook": "1000000/minute"}
     eager = app.conf.task_always_eager
