@@ -22,7 +22,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from agents.models import Agent
 from aiworker.live import WAITS_GROUP
@@ -127,6 +128,13 @@ class WaitListener:
 
     def start(self) -> None:
         layer = get_channel_layer()
+        if layer is not None and not isinstance(layer, InMemoryChannelLayer):
+            # channels_redis keeps its receive state (count, lock, buffers) on the layer object
+            # and does not support two event loops receiving through one object at once; a
+            # process with a second loop (a test's, beside an in-process server's) raced on it
+            # until a receive hung past its cancellation. Each loop's listener has its own.
+            # (The in-memory layer keeps its groups on its one object: it is shared.)
+            layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self._tasks.append(asyncio.create_task(self._listen(layer)))
         self._tasks.append(asyncio.create_task(self._sweep_forever(layer)))
         if isinstance(layer, InMemoryChannelLayer):
@@ -152,6 +160,7 @@ class WaitListener:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    _stop_if_cancelled()
                     logger.warning("check_response listener: channel layer failed", exc_info=True)
                     self._joined.set()  # waits go on; the sweep wakes them meanwhile
                     await asyncio.sleep(RETRY_SECONDS)
@@ -159,6 +168,9 @@ class WaitListener:
             if self.channel is not None:  # best effort: the process is ending
                 with suppress(Exception):
                     await asyncio.wait_for(layer.group_discard(WAITS_GROUP, self.channel), 2)
+            if hasattr(layer, "close_pools"):  # this loop's own Redis layer (see start)
+                with suppress(Exception):
+                    await asyncio.wait_for(layer.close_pools(), 2)
 
     async def _sweep_forever(self, layer: Any) -> None:
         while True:
@@ -168,6 +180,7 @@ class WaitListener:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                _stop_if_cancelled()
                 logger.warning("check_response sweep failed", exc_info=True)
 
     def checked_since(self, registered_at: float) -> bool:
@@ -216,6 +229,16 @@ class WaitListener:
     def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+
+
+def _stop_if_cancelled() -> None:
+    """End the task when it was asked to stop but a library turned the CancelledError into
+    another error: channels_redis's receive, cancelled while its Redis read was failing, raises
+    that read's ConnectionError. Retrying then would receive again, for ever, and the process
+    (or a test's event loop) never finishes shutting down."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _wake(waits: Iterable[Wait]) -> None:

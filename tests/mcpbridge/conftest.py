@@ -7,6 +7,7 @@ temporary directory of this run. MariaDB's test database is reachable as it is.
 
 import asyncio
 import contextlib
+import io
 import os
 import socket
 import tempfile
@@ -88,8 +89,43 @@ async def call(client: Client, tool: str, **arguments: Any) -> tuple[bool, Any]:
     return False, result.structured_content
 
 
+CANCEL_GUARD = 30.0  # seconds for the tasks left at the end to finish once cancelled
+
+
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    """`asyncio.run`, except that a task left running which does not end when cancelled fails
+    the test with its stack instead of hanging in asyncio.run's own clean-up."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            _cancel_left_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_left_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    left = asyncio.all_tasks(loop)
+    if not left:
+        return
+    for task in left:
+        task.cancel()
+    _, pending = loop.run_until_complete(asyncio.wait(left, timeout=CANCEL_GUARD))
+    if pending:
+        stacks = []
+        for task in pending:
+            out = io.StringIO()
+            task.print_stack(file=out)
+            stacks.append(out.getvalue())
+        raise AssertionError(
+            f"{len(pending)} task(s) did not end {CANCEL_GUARD:.0f} s after being cancelled:\n"
+            + "\n".join(stacks)
+        )
 
 
 def snapshot() -> tuple:

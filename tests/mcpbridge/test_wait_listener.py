@@ -20,7 +20,7 @@ from aiworker.actors import Actor
 from aiworker.live import WAITS_GROUP
 from mcpbridge import waiting
 from mcpbridge.context import question_data
-from mcpbridge.wait_listener import current_listener
+from mcpbridge.wait_listener import WaitListener, current_listener
 from tasks import services as task_services
 from tasks.models import Task, TaskQuestion
 from tests import factories
@@ -218,6 +218,40 @@ def test_at_its_deadline_a_wait_reads_again_only_without_a_sweep_since_it_began(
     assert answer["status"] == "pending" and answer["question_id"] == question.pk
     assert 1.0 <= answer["waited_seconds"] < GUARD
     assert reads == ([] if swept else [question.pk])
+
+
+class _CancelTurnedIntoConnectionError:
+    """A channel layer whose receive, when cancelled, raises ConnectionError instead: what
+    channels_redis did when the cancel met a failing Redis read (seen under load on MariaDB +
+    Redis; a stand-in, because that timing cannot be produced on demand)."""
+
+    async def new_channel(self, prefix: str) -> str:
+        return f"{prefix}.fake!1"
+
+    async def group_add(self, group: str, channel: str) -> None:
+        pass
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        pass
+
+    async def receive(self, channel: str) -> dict:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ConnectionError("Connection closed by server.") from None
+        return {}
+
+
+def test_the_listener_ends_when_cancelled_even_if_the_layer_turns_the_cancel_into_an_error():
+    async def scenario() -> bool:
+        listener = WaitListener()
+        task = asyncio.create_task(listener._listen(_CancelTurnedIntoConnectionError()))
+        await asyncio.wait_for(listener._joined.wait(), GUARD)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=GUARD)
+        return task in done and task.cancelled()
+
+    assert run(scenario()) is True
 
 
 def _rotate_quietly(agent_id: int) -> None:
