@@ -138,7 +138,7 @@ def build_noop() -> MCPServer:
 
 
 def main() -> None:
-    from mcpbridge.http_protocol import NoDelayH11Protocol
+    from mcpbridge.http_protocol import ANYIO_OPTIONS, uvicorn_options
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -149,11 +149,9 @@ def main() -> None:
         http_app(build_noop() if args.noop else build()),
         host="127.0.0.1",
         port=args.port,
-        log_level="warning",
-        http=NoDelayH11Protocol,
-        timeout_keep_alive=settings.MCP_KEEPALIVE_SECONDS,
+        **uvicorn_options(),
     )
-    anyio.run(uvicorn.Server(config).serve)
+    anyio.run(uvicorn.Server(config).serve, backend_options=ANYIO_OPTIONS)
 
 
 if __name__ == "__main__":

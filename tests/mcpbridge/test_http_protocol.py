@@ -11,17 +11,17 @@ import socket
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mcpbridge.http_protocol import NoDelayH11Protocol
+from mcpbridge.http_protocol import NoDelayHttpProtocol
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:  # never reached: no request is sent
     raise AssertionError("no request expected")
 
 
-def _nodelay_on_accepted_connection(protocol: type[H11Protocol]) -> int:
+def _nodelay_on_accepted_connection(protocol: type[HttpToolsProtocol]) -> int:
     config = Config(_app, host="127.0.0.1", port=0, http=protocol)
     listener = config.bind_socket()  # what `uvicorn.run(workers=N)` hands its workers
     seen: list[int] = []
@@ -52,9 +52,9 @@ def _nodelay_on_accepted_connection(protocol: type[H11Protocol]) -> int:
 
 
 def test_uvicorn_alone_leaves_nagle_on_for_a_socket_it_bound():
-    # If this fails, uvicorn fixed #3149: NoDelayH11Protocol can go.
-    assert _nodelay_on_accepted_connection(H11Protocol) == 0
+    # If this fails, uvicorn fixed #3149: NoDelayHttpProtocol can go.
+    assert _nodelay_on_accepted_connection(HttpToolsProtocol) == 0
 
 
 def test_our_protocol_turns_nagle_off_on_every_connection():
-    assert _nodelay_on_accepted_connection(NoDelayH11Protocol) == 1
+    assert _nodelay_on_accepted_connection(NoDelayHttpProtocol) == 1

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aiworker.startup import freeze_loaded_objects
 from mcpbridge.auth import TOKEN_ENV
-from mcpbridge.http_protocol import NoDelayH11Protocol
+from mcpbridge.http_protocol import ANYIO_OPTIONS, uvicorn_options
 from mcpbridge.server import build_server, http_app
 
 
@@ -50,18 +50,14 @@ class Command(BaseCommand):
                 host=host,
                 port=port,
                 workers=workers,
-                log_level="warning",
-                http=NoDelayH11Protocol,  # see mcpbridge/http_protocol.py
-                timeout_keep_alive=settings.MCP_KEEPALIVE_SECONDS,
+                **uvicorn_options(),  # see mcpbridge/http_protocol.py
             )
             return
         config = uvicorn.Config(
             http_app(build_server()),
             host=host,
             port=port,
-            log_level="warning",
-            http=NoDelayH11Protocol,
-            timeout_keep_alive=settings.MCP_KEEPALIVE_SECONDS,
+            **uvicorn_options(),
         )
         freeze_loaded_objects()
-        anyio.run(uvicorn.Server(config).serve)
+        anyio.run(uvicorn.Server(config).serve, backend_options=ANYIO_OPTIONS)
