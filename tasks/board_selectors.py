@@ -25,6 +25,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Left
 
+from aiworker.sql_once import Prepared, Slot
 from deployments.models import Deployment, Environment, Release
 from projects.models import Project
 from tasks import rules
@@ -170,11 +171,23 @@ def _claim_order(card: Card) -> tuple[int, int, datetime, int]:
     return (-card.priority, card.position, card.created_at, card.pk)  # CARD_ORDER
 
 
+_PROJECT, _PER_COLUMN = Slot("project_id"), Slot("per_column")
+
+
+@cache
+def _first_pages_query(vendor: str) -> Prepared:
+    """`board_first_pages`'s query, compiled once per process: building and compiling its ten
+    annotations cost more than the database's answer (docs/PERFORMANCE.md)."""
+    first_pages = first_page_ids(project_id=_PROJECT.sentinel, per_column=_PER_COLUMN.sentinel)
+    cards = board_cards(project_id=_PROJECT.sentinel).filter(pk__in=first_pages).order_by()
+    return Prepared(cards.values_list(*_CARD_FIELDS), _PROJECT, _PER_COLUMN)
+
+
 def board_first_pages(*, project_id: int, per_column: int = PAGE_SIZE) -> list[Card]:
     # One query: the ids go in as a subquery rather than a list of 400 parameters, which would
     # cost a second round trip and, under DEBUG on SQLite, a query to quote every parameter.
-    first_pages = first_page_ids(project_id=project_id, per_column=per_column)
-    cards = as_cards(board_cards(project_id=project_id).filter(pk__in=first_pages).order_by())
+    rows = _first_pages_query(connection.vendor).rows(project_id=project_id, per_column=per_column)
+    cards = [Card(*row) for row in rows]
     # Sorted here rather than by the database: with an ORDER BY, MariaDB puts every row and its
     # subquery results in a temporary table to sort it, 1.8 ms of 8 for 400 cards; this is 0.2.
     cards.sort(key=_claim_order)
@@ -281,8 +294,9 @@ class BoardAgents:
     startable: list[tuple[int, str]]  # who a person may name when starting a task
 
 
-def board_agents(*, project_id: int) -> BoardAgents:
-    """The agents the board shows, in one query: for the agent filter and the start dialog."""
+@cache
+def _board_agents_query(vendor: str) -> Prepared:
+    project_id = _PROJECT.sentinel
     has_card = Exists(Task.objects.filter(project_id=project_id, assigned_agent_id=OuterRef("pk")))
     may_work_here = Q(revoked_at__isnull=True) & (
         Q(project_id__isnull=True) | Q(project_id=project_id)
@@ -294,7 +308,14 @@ def board_agents(*, project_id: int) -> BoardAgents:
         .order_by("name")
         .values_list("pk", "name", "has_card", "revoked_at", "project_id", "status")
     )
+    return Prepared(rows, _PROJECT)
+
+
+def board_agents(*, project_id: int) -> BoardAgents:
+    """The agents the board shows, in one query (built once): for the agent filter and the
+    start dialog."""
     names, startable = [], []
+    rows = _board_agents_query(connection.vendor).rows(project_id=project_id)
     for pk, name, card, revoked_at, agent_project, status in rows:
         if card:
             names.append(name)
@@ -366,14 +387,20 @@ def board_card(*, project_id: int, task_id: int) -> Card | None:
     return found[0] if found else None
 
 
+@cache
+def _column_counts_query(vendor: str) -> Prepared:
+    tasks = Task.objects.filter(project_id=_PROJECT.sentinel)
+    return Prepared(tasks.order_by().values_list("state").annotate(n=Count("pk")), _PROJECT)
+
+
 def column_counts(*, project_id: int, board_filter: BoardFilter | None = None) -> dict[str, int]:
     """How many tasks each column holds (with `board_filter`: how many of them match)."""
     counts = dict.fromkeys((state for state, _ in COLUMNS), 0)
-    tasks = Task.objects.filter(project_id=project_id)
     if board_filter:
-        tasks = tasks.filter(board_filter.q())
-    rows = tasks.order_by().values_list("state").annotate(n=Count("pk"))
-    counts.update(dict(rows))
+        tasks = Task.objects.filter(project_id=project_id).filter(board_filter.q())
+        counts.update(tasks.order_by().values_list("state").annotate(n=Count("pk")))
+    else:  # every board request and live refresh: the statement built once
+        counts.update(_column_counts_query(connection.vendor).rows(project_id=project_id))
     return counts
 
 
@@ -388,9 +415,26 @@ _BOARD_PROJECTS = Project.objects.annotate(
 )
 
 
+_SLUG = Slot("slug", str)
+_PROJECT_FIELDS = [field.attname for field in Project._meta.concrete_fields]
+
+
+@cache
+def _board_project_query(vendor: str) -> Prepared:
+    found = _BOARD_PROJECTS.filter(slug=_SLUG.sentinel).order_by()
+    return Prepared(found.values_list(*_PROJECT_FIELDS, "staging_release_id"), _SLUG)
+
+
 def project_for_board(*, slug: str) -> Project | None:
-    """The project with `staging_release_id` (None when there is no staging release)."""
-    return _BOARD_PROJECTS.filter(slug=slug).first()
+    """The project with `staging_release_id` (None when there is no staging release), in one
+    statement built once; the instance is the one the ORM would load."""
+    rows = _board_project_query(connection.vendor).rows(slug=slug)
+    if not rows:
+        return None
+    *values, staging_release_id = rows[0]  # the slug is unique
+    project = Project.from_db(connection.alias, _PROJECT_FIELDS, values)
+    project.staging_release_id = staging_release_id  # type: ignore[attr-defined]
+    return project
 
 
 def latest_staging_release(*, project_id: int) -> Release | None:
