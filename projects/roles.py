@@ -17,13 +17,18 @@ Who else passes:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import rules
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend
-from django.db.models import QuerySet
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.db.models import CharField, IntegerField, QuerySet, Value
+from django.db.models.functions import Concat
 
+from aiworker.sql_once import Prepared, Slot
 from projects.models import Membership, Project
 
 Role = Membership.Role
@@ -65,8 +70,6 @@ PERMISSIONS: dict[str, tuple[str, str | None]] = {
     MANAGE_WEBHOOK_SECRET: (Role.ADMIN, "projects.change_project"),
 }
 
-_model_backend = ModelBackend()
-
 
 def _project_id(obj: Any) -> int | None:
     if obj is None:
@@ -78,14 +81,54 @@ def _project_id(obj: Any) -> int | None:
     return getattr(obj, "project_id", None)
 
 
-def _roles_of(user: Any) -> dict[int, str]:
-    """Every role of the user, one query per user object (cached on it, like Django's perms)."""
-    cached = getattr(user, "_aiworker_roles", None)
+@dataclass(frozen=True, slots=True)
+class _Grants:
+    roles: dict[int, str]  # project id -> role
+    perms: frozenset[str]  # global Django permissions, "app_label.codename", direct or by group
+
+
+_USER = Slot("user_id")
+
+
+@cache
+def _grants_query(vendor: str) -> Prepared:
+    """Memberships, and the global permissions ModelBackend would load in two more queries
+    (the user's own, then its groups'), as one statement built once: the board asks for both
+    on every request (roles for everything, global grants for merge and promote)."""
+    user_id = _USER.sentinel
+    name = Concat("content_type__app_label", Value("."), "codename", output_field=CharField())
+    no_project = Value(None, output_field=IntegerField())
+    memberships = Membership.objects.filter(user_id=user_id).values_list("project_id", "role")
+    direct, by_group = (
+        Permission.objects.filter(**{lookup: user_id})
+        .annotate(in_project=no_project, perm=name)
+        .order_by()
+        .values_list("in_project", "perm")
+        for lookup in ("user", "group__user")
+    )
+    return Prepared(memberships.union(direct, by_group, all=True), _USER)
+
+
+def _grants_of(user: Any) -> _Grants:
+    """Every role and global permission of the user: one query per user object, cached on it
+    (as Django caches its permissions)."""
+    cached = getattr(user, "_aiworker_grants", None)
     if cached is None:
-        rows = Membership.objects.filter(user_id=user.pk).values_list("project_id", "role")
-        cached = dict(rows)
-        user._aiworker_roles = cached
+        roles, perms = {}, set()
+        for project_id, what in _grants_query(connection.vendor).rows(user_id=user.pk):
+            if project_id is None:
+                perms.add(what)
+            else:
+                roles[project_id] = what
+        cached = _Grants(roles=roles, perms=frozenset(perms))
+        user._aiworker_grants = cached
     return cached
+
+
+def _has_global_perm(user: Any, perm: str) -> bool:
+    """ModelBackend's answer for a permission without an object, for an active user: a
+    superuser holds them all, anyone else those granted directly or by a group."""
+    return user.is_superuser or perm in _grants_of(user).perms
 
 
 def role_of(user: Any, project: Any) -> str | None:
@@ -93,7 +136,7 @@ def role_of(user: Any, project: Any) -> str | None:
     if not user or not user.is_authenticated or not user.is_active:
         return None
     pid = _project_id(project)
-    role = _roles_of(user).get(pid) if pid is not None else None
+    role = _grants_of(user).roles.get(pid) if pid is not None else None
     default = getattr(settings, "PROJECT_DEFAULT_ROLE", "") or None
     if default and (role is None or RANK[default] > RANK[role]):
         return default
@@ -107,7 +150,7 @@ def _predicate(perm: str) -> rules.Predicate:
     def holds(user: Any, obj: Any = None) -> bool:
         if not user or not user.is_authenticated or not user.is_active:
             return False
-        if global_perm and _model_backend.has_perm(user, global_perm):
+        if global_perm and _has_global_perm(user, global_perm):
             return True
         if obj is None:
             return False
@@ -138,7 +181,7 @@ def visible_projects(user: Any, perm: str = VIEW_BOARD) -> QuerySet[Project]:
     if user.is_superuser:
         return projects
     least, global_perm = PERMISSIONS[perm]
-    if global_perm and _model_backend.has_perm(user, global_perm):
+    if global_perm and _has_global_perm(user, global_perm):
         return projects
     default = getattr(settings, "PROJECT_DEFAULT_ROLE", "") or None
     if default and RANK[default] >= RANK[least]:
