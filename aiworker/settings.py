@@ -408,6 +408,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions; the lookup each signed-in request makes is SQL built once.
+SESSION_ENGINE = "aiworker.sessions"
 CSRF_COOKIE_HTTPONLY = False  # the board's JavaScript reads it to send X-CSRFToken
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
