@@ -1,10 +1,13 @@
 """Heartbeats over MCP HTTP (issue 18): the server's CPU per beat beside the SDK's no-op tool.
 
-Two real servers in subprocesses, driven by the real `mcp` client: the product's
+Three real servers in subprocesses, driven by the real `mcp` client: the product's
 `manage.py mcp_server --transport http` on a throwaway test database (SQLite or MariaDB, as
-configured), and `tests/bench/mcp_floor_server.py --noop`, the same SDK app with the same
+configured); `tests/bench/mcp_floor_server.py --noop`, the same SDK app with the same
 transport settings whose bearer check accepts any token and whose `heartbeat` answers a
-constant: what a beat costs MCP and HTTP alone. CPU is read from /proc around each run.
+constant: what a beat costs MCP and HTTP alone; and `mcp_floor_server.py` without `--noop`,
+whose `heartbeat` runs the product's statements as plain driver calls in the product's two
+thread hops: what the database work costs without Django. CPU is read from /proc around each
+run.
 
 Every agent holds a task, and beats as the runner does while it works (status "busy", the same
 message, X-AiWorker-Client: runner), each agent with its own HTTP connection:
@@ -12,6 +15,10 @@ message, X-AiWorker-Client: runner), each agent with its own HTTP connection:
 - paced: 200 agents, each a beat every 15–30 s, both servers at once;
 - the fleet: as many agents as this client process drives, each a beat every 15 s, product only.
 "Agents carried" is 15 s / CPU seconds per beat: what one server process sustains on one core.
+The goal's row is the fleet's: at 200 agents a beat is ~9 a second, each one waking the idle
+loop and thread pool by itself, so its CPU per beat is higher than at the fleet's rate and "15 s
+over it" understates what a process carries (the server's idle CPU is ~2 ms a second, so idle
+work is not what raises it).
 """
 
 import asyncio
@@ -220,6 +227,7 @@ def run() -> list[Row]:
     old_name, env = _test_database()
     ours_proc, ours_url = _start_server(env)
     noop_proc, noop_url = _start_server(env, noop=True)
+    sql_proc, sql_url = _start_server(env, floor=True)
     db = "MariaDB" if settings.DATABASE_IS_MYSQL else "SQLite"
     rows: list[Row] = []
     try:
@@ -237,6 +245,7 @@ def run() -> list[Row]:
         b2b = tokens[:BACK_TO_BACK_AGENTS]
         ours = asyncio.run(_run_back_to_back(ours_proc.pid, ours_url, b2b))
         noop = asyncio.run(_run_back_to_back(noop_proc.pid, noop_url, b2b))
+        raw = asyncio.run(_run_back_to_back(sql_proc.pid, sql_url, b2b))
         if ours and noop:
             rows.append(
                 Row(
@@ -245,6 +254,17 @@ def run() -> list[Row]:
                     f"{noop:.2f} ms, the SDK's no-op tool",
                     ratio(ours, noop),
                     f"<= 2.00x: {'met' if ours <= 2 * noop else 'NOT met'}",
+                )
+            )
+        if ours and noop and raw:
+            rows.append(
+                Row(
+                    f"  the SDK serving the heartbeat's statements raw, no Django ({db})",
+                    f"{raw:.2f} ms a beat: {ratio(raw, noop)} the no-op",
+                    f"{noop:.2f} ms, the no-op; ours {ours:.2f} ms",
+                    ratio(ours, raw),
+                    "info: ours / this is Django's share; this / the no-op, the database's "
+                    "and the hops'",
                 )
             )
         paced = tokens[BACK_TO_BACK_AGENTS:-1]
@@ -274,7 +294,7 @@ def run() -> list[Row]:
                     f"{carried:,} (15 s / {ours_cpu:.2f} ms)",
                     f"{_carried(noop_cpu):,}, the no-op",
                     ratio(carried, _carried(noop_cpu)),
-                    f">= {TARGET_AGENTS:,}: {'met' if carried >= TARGET_AGENTS else 'NOT met'}",
+                    "info: understated at 9 beats a second (see the fleet row, the goal's)",
                 )
             )
         fleet = _agents(FLEET)
@@ -297,7 +317,7 @@ def run() -> list[Row]:
                 )
             )
     finally:
-        for server in (ours_proc, noop_proc):
+        for server in (ours_proc, noop_proc, sql_proc):
             server.terminate()
             server.wait(timeout=10)
         connection.creation.destroy_test_db(old_name, verbosity=0)

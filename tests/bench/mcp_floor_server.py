@@ -11,13 +11,20 @@ With `--noop` it is the heartbeat bench's yardstick instead: the same server who
 check accepts any token and whose `heartbeat` tool answers a constant of the product's shape,
 touching no database. What a beat costs the SDK and HTTP alone.
 
+Without `--noop` it also serves `heartbeat` as the product's statements in plain driver calls
+(mysqlclient or sqlite3), with the product's two thread hops: the bearer check's token read in
+one, the held tasks, the two UPDATEs and the CLI-call sum in the other. Between the no-op and
+this lies what the database work and the hops cost; between this and the product, Django.
+
 Bench code only: it skips the product's checks, events and answer shaping.
 """
 
 import argparse
 import asyncio
 import os
+import sqlite3
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiworker.settings")
@@ -34,6 +41,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token  # noqa: E4
 from mcp.server.auth.provider import AccessToken  # noqa: E402
 from mcp.server.auth.settings import AuthSettings  # noqa: E402
 from mcp.server.mcpserver import MCPServer  # noqa: E402
+from pydantic import PrivateAttr  # noqa: E402
 
 from agents.services import hash_token  # noqa: E402
 from mcpbridge.server import http_app  # noqa: E402
@@ -46,24 +54,67 @@ def _cursor() -> Any:
     """One connection per worker thread, set up as the raw-SQL bench's workers set theirs."""
     if not hasattr(_local, "db"):
         s = settings.DATABASES["default"]
-        _local.db = MySQLdb.connect(
-            host=s["HOST"] or "127.0.0.1", port=int(s["PORT"] or 3306), user=s["USER"],
-            password=s["PASSWORD"], database=s["NAME"], charset="utf8mb4",
-        )  # fmt: skip
-        _local.db.autocommit(False)
-        _local.db.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        if settings.DATABASE_IS_MYSQL:
+            _local.db = MySQLdb.connect(
+                host=s["HOST"] or "127.0.0.1", port=int(s["PORT"] or 3306), user=s["USER"],
+                password=s["PASSWORD"], database=s["NAME"], charset="utf8mb4",
+            )  # fmt: skip
+            _local.db.autocommit(False)
+            _local.db.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        else:  # the product's SQLite settings: a busy timeout, autocommit
+            _local.db = sqlite3.connect(s["NAME"], timeout=20, isolation_level=None)
     return _local.db.cursor()
 
 
-def _known(token: str) -> bool:
+def _sql(statement: str) -> str:
+    return statement if settings.DATABASE_IS_MYSQL else statement.replace("%s", "?")
+
+
+def _known(token: str) -> tuple[Any, ...] | None:
+    """The agent a token belongs to: (id, name, kind, status, status message), or None."""
     cur = _cursor()
     cur.execute(
-        "SELECT id FROM agents_agent WHERE token_hash = %s AND revoked_at IS NULL",
+        _sql(
+            "SELECT id, name, kind, status, status_message FROM agents_agent"
+            " WHERE token_hash = %s AND revoked_at IS NULL"
+        ),
         (hash_token(token),),
     )
-    found = cur.fetchone() is not None
+    agent = cur.fetchone()
     cur.connection.commit()
-    return found
+    return agent
+
+
+_ACTIVE = ("in_progress", "needs_input")
+_HELD = "SELECT id FROM tasks_task WHERE assigned_agent_id = %s AND state IN (%s, %s) ORDER BY id"
+_BEAT = "UPDATE agents_agent SET last_heartbeat_at = %s WHERE id = %s"
+_RENEW = (
+    "UPDATE tasks_task SET lease_expires_at = %s"
+    " WHERE assigned_agent_id = %s AND state IN (%s, %s) AND id IN "
+)
+_CLI_CALLS = "SELECT SUM(calls) FROM agents_agentmcpcall WHERE agent_id = %s"
+
+
+def _raw_heartbeat(agent_id: int) -> tuple[int | None, str | None, int]:
+    """The product's heartbeat statements (agents.services.agent_heartbeat, cli_calls), each
+    committing by itself: (held task, its new lease, CLI calls)."""
+    cur = _cursor()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    stamp = now.isoformat(sep=" ")
+    cur.execute(_sql(_HELD), (agent_id, *_ACTIVE))
+    held = [row[0] for row in cur.fetchall()]
+    cur.execute(_sql(_BEAT), (stamp, agent_id))
+    cur.connection.commit()
+    lease = None
+    if held:
+        lease = (now + settings.TASK_LEASE_DURATION).isoformat(sep=" ")
+        marks = ", ".join(["%s"] * len(held))
+        cur.execute(_sql(f"{_RENEW}({marks})"), (lease, agent_id, *_ACTIVE, *held))
+        cur.connection.commit()
+    cur.execute(_sql(_CLI_CALLS), (agent_id,))
+    calls = int(cur.fetchone()[0] or 0)
+    cur.connection.commit()
+    return (held[0] if held else None), lease, calls
 
 
 def _claim(token: str, project: str) -> int | None:
@@ -77,10 +128,20 @@ def _claim(token: str, project: str) -> int | None:
     raise RuntimeError("deadlocked three times")
 
 
+class _AgentToken(AccessToken):
+    """Carries the row the bearer check read to the tool, as the product's token does."""
+
+    _agent: tuple[Any, ...] = PrivateAttr(default=())
+
+
 class _Verifier:
     async def verify_token(self, token: str) -> AccessToken | None:
-        known = await asyncio.get_running_loop().run_in_executor(None, _known, token)
-        return AccessToken(token=token, client_id="bench", scopes=["agent"]) if known else None
+        agent = await asyncio.get_running_loop().run_in_executor(None, _known, token)
+        if agent is None:
+            return None
+        access = _AgentToken(token=token, client_id=f"agent-{agent[0]}", scopes=["agent"])
+        access._agent = agent
+        return access
 
 
 def build() -> MCPServer:
@@ -102,6 +163,23 @@ def build() -> MCPServer:
         loop = asyncio.get_running_loop()
         pk = await loop.run_in_executor(None, _claim, access.token, project)
         return {"task": None if pk is None else {"id": pk}}
+
+    @server.tool()
+    async def heartbeat(status: str | None = None, message: str | None = None) -> dict[str, Any]:
+        """Renew the caller's heartbeat and lease with the product's statements, raw."""
+        access = get_access_token()
+        assert isinstance(access, _AgentToken)
+        pk, name, kind, current, _ = access._agent
+        loop = asyncio.get_running_loop()
+        task_id, lease, calls = await loop.run_in_executor(None, _raw_heartbeat, pk)
+        return {
+            "agent": name,
+            "kind": kind,
+            "status": current,
+            "current_task_id": task_id,
+            "lease_expires_at": lease,
+            "cli_calls": calls,
+        }
 
     return server
 
