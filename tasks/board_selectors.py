@@ -297,14 +297,18 @@ class BoardAgents:
 @cache
 def _board_agents_query(vendor: str) -> Prepared:
     project_id = _PROJECT.sentinel
-    has_card = Exists(Task.objects.filter(project_id=project_id, assigned_agent_id=OuterRef("pk")))
+    # A scalar subquery (one card's agent id, or NULL) rather than EXISTS: MariaDB turned the
+    # EXISTS in WHERE into a semi-join that reads every task of the project (2.8 ms with
+    # 20,000, against 0.35 ms for one index probe per agent).
+    a_card = Task.objects.filter(project_id=project_id, assigned_agent_id=OuterRef("pk"))
+    has_card = Subquery(a_card.order_by().values("assigned_agent_id")[:1])
     may_work_here = Q(revoked_at__isnull=True) & (
         Q(project_id__isnull=True) | Q(project_id=project_id)
     )
     rows = (
         rules.agent_model()
         .objects.annotate(has_card=has_card)
-        .filter(Q(has_card=True) | may_work_here)
+        .filter(Q(has_card__isnull=False) | may_work_here)
         .order_by("name")
         .values_list("pk", "name", "has_card", "revoked_at", "project_id", "status")
     )
@@ -317,7 +321,7 @@ def board_agents(*, project_id: int) -> BoardAgents:
     names, startable = [], []
     rows = _board_agents_query(connection.vendor).rows(project_id=project_id)
     for pk, name, card, revoked_at, agent_project, status in rows:
-        if card:
+        if card is not None:
             names.append(name)
         if revoked_at is None and agent_project in (None, project_id) and status != "offline":
             startable.append((pk, name))
