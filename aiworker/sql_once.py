@@ -97,15 +97,13 @@ class Prepared:
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows: list[Any] = cursor.fetchall()
-        if not self.converters:
+        if not self.converters or not rows:
             return rows
-        converted = []
-        for values_ in rows:
-            row = list(values_)
-            for i, converters, expression in self.converters:
-                value = row[i]
-                for convert in converters:
-                    value = convert(value, expression, connection)
-                row[i] = value
-            converted.append(row)
-        return converted
+        # Column by column: one comprehension per converter instead of a loop per value.
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for i, converters, expression in self.converters:
+            column = columns[i]
+            for convert in converters:
+                column = [convert(value, expression, connection) for value in column]
+            columns[i] = column
+        return list(zip(*columns, strict=True))
