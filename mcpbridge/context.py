@@ -9,6 +9,7 @@ from aiworker import errors
 from projects.forges import get_forge
 from projects.models import Project
 from tasks.models import Priority, Task, TaskFeedback, TaskQuestion
+from tasks.selectors import questions_and_unseen_feedback
 from tasks.services import SPEC_FIELDS
 
 BRANCH_SLUG_MAX = 40
@@ -81,8 +82,7 @@ def task_context(task: Task) -> dict[str, Any]:
     """Everything an agent needs to work on `task` (get_next_task, get_context)."""
     project = task.project
     # One read of the questions serves both lists (this answer is on every claim's path).
-    questions = list(task.questions.select_related("answered_by"))
-    unseen = task.feedback.filter(seen_at__isnull=True).order_by("created_at", "id")
+    questions, unseen = questions_and_unseen_feedback(task_id=task.pk)
     return {
         "task": {
             "id": task.pk,

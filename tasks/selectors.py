@@ -1,5 +1,6 @@
 """Reads of tasks for the API: querysets shaped so a page costs a fixed number of queries;
-and the question read every check_response runs, as SQL built once."""
+and the reads on every agent's path, as SQL built once: the question every check_response
+reads, and the questions and unseen feedback every claim's answer carries."""
 
 from functools import cache
 from typing import Any
@@ -11,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from aiworker import errors
 from aiworker.sql_once import Columns, instance_from_row, one_row, select_list
-from tasks.models import Task, TaskEvent, TaskQuestion
+from tasks.models import Task, TaskEvent, TaskFeedback, TaskQuestion
 
 
 def _open_questions() -> Any:
@@ -108,6 +109,52 @@ def _question_lookup(vendor: str) -> tuple[str, Columns, Columns]:
         " WHERE q.id = %s"
     )
     return sql, question_fields, user_fields
+
+
+def questions_and_unseen_feedback(*, task_id: int) -> tuple[list[TaskQuestion], list[TaskFeedback]]:
+    """`task.questions.select_related("answered_by")` and the task's unseen feedback, oldest
+    first, as two statements built once: every claim's answer (and get_context) carries them,
+    and compiling the two querysets cost a fifth of a claim's server CPU (docs/PERFORMANCE.md).
+    """
+    questions_sql, question_fields, user_fields, feedback_sql, feedback_fields = _context_lookup(
+        connection.vendor
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(questions_sql, [task_id])
+        question_rows = cursor.fetchall()
+        cursor.execute(feedback_sql, [task_id])
+        feedback_rows = cursor.fetchall()
+    split = len(question_fields)
+    answered_by = TaskQuestion._meta.get_field("answered_by")
+    questions = []
+    for row in question_rows:
+        question = instance_from_row(TaskQuestion, question_fields, row[:split])
+        user = None
+        if question.answered_by_id is not None and row[split] is not None:
+            user = instance_from_row(get_user_model(), user_fields, row[split:])
+        answered_by.set_cached_value(question, user)  # type: ignore[union-attr]
+        questions.append(question)
+    feedback = [instance_from_row(TaskFeedback, feedback_fields, row) for row in feedback_rows]
+    return questions, feedback
+
+
+@cache
+def _context_lookup(vendor: str) -> tuple[str, Columns, Columns, str, Columns]:
+    q = connection.ops.quote_name
+    user_model = get_user_model()
+    question_columns, question_fields = select_list(TaskQuestion, "q")
+    user_columns, user_fields = select_list(user_model, "u")
+    questions = (
+        f"SELECT {question_columns}, {user_columns} FROM {q(TaskQuestion._meta.db_table)} q"
+        f" LEFT OUTER JOIN {q(user_model._meta.db_table)} u ON u.id = q.answered_by_id"
+        " WHERE q.task_id = %s ORDER BY q.asked_at, q.id"  # TaskQuestion.Meta.ordering
+    )
+    feedback_columns, feedback_fields = select_list(TaskFeedback, "f")
+    feedback = (
+        f"SELECT {feedback_columns} FROM {q(TaskFeedback._meta.db_table)} f"
+        " WHERE f.task_id = %s AND f.seen_at IS NULL ORDER BY f.created_at, f.id"
+    )
+    return questions, question_fields, user_fields, feedback, feedback_fields
 
 
 def task_events(*, task_id: int) -> QuerySet[TaskEvent]:
