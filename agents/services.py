@@ -176,6 +176,17 @@ def _status_on_return(agent: Agent) -> str:
 
 
 @cache
+def _take_task_sql(vendor: str) -> str:
+    # Agent.objects.filter(pk=…).filter(Q(current_task__isnull=True) | Q(current_task=task))
+    # .update(current_task=task, status=BUSY): on every claim; compiled once.
+    q = connection.ops.quote_name
+    return (
+        f"UPDATE {q(Agent._meta.db_table)} SET current_task_id = %s, status = %s"
+        " WHERE id = %s AND (current_task_id IS NULL OR current_task_id = %s)"
+    )
+
+
+@cache
 def _heartbeat_sql(vendor: str) -> str:
     # Building the ORM's UPDATE cost more CPU than sending it, on every beat of every agent.
     q = connection.ops.quote_name
@@ -257,11 +268,11 @@ def agent_sync_current_task(*, agent: Agent, task: Any) -> None:
     """Keep `agent.current_task` and busy/idle in step with the task the transition changed."""
     if task.is_active and task.assigned_agent_id == agent.pk:
         # The claim's path: one conditional UPDATE does what lock + check + save would.
-        taken = (
-            Agent.objects.filter(pk=agent.pk)
-            .filter(Q(current_task__isnull=True) | Q(current_task=task))
-            .update(current_task=task, status=AgentStatus.BUSY)
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _take_task_sql(connection.vendor), [task.pk, AgentStatus.BUSY, agent.pk, task.pk]
+            )
+            taken = cursor.rowcount
         if taken:
             agent.current_task, agent.status = task, AgentStatus.BUSY
             _broadcast_status(

@@ -8,6 +8,7 @@ from agents.models import Agent
 from aiworker import errors
 from projects.forges import get_forge
 from projects.models import Project
+from projects.selectors import project_by_slug
 from tasks.models import Priority, Task, TaskFeedback, TaskQuestion
 from tasks.selectors import questions_and_unseen_feedback
 from tasks.services import SPEC_FIELDS
@@ -114,7 +115,7 @@ def agent_project(agent: Agent, slug: Any) -> Project | None:
     """The project named by `slug` (None for none given), within the agent's restriction."""
     if slug is None or slug == "":
         return None
-    project = Project.objects.filter(slug=slug).first()
+    project = project_by_slug(str(slug))
     if project is None:
         raise errors.NotFound(f"Project '{slug}' does not exist. list_projects shows them.")
     if agent.project and agent.project.pk != project.pk:

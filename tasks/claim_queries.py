@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 
+from aiworker.sql_once import Columns, instance_from_row, one_row, select_list
 from tasks.models import Task
 from tasks.states import ACTIVE_STATES, DEPENDENCY_MET_STATES, TaskState
 
@@ -41,7 +42,7 @@ def statements(vendor: str) -> dict[str, str]:
     if connection.features.has_select_for_update_skip_locked:
         lock = " " + connection.ops.for_update_sql(skip_locked=True)
     # SQLite has no row locks: its writers are serialised by the database lock instead.
-    columns = ", ".join(f"c.{q(f.column)}" for f in Task._meta.concrete_fields)
+    columns = select_list(Task, "c")[0]
     return {
         "candidates": f"SELECT c.id FROM {task} c WHERE c.state = %s AND {ready}",
         "order": f" ORDER BY c.priority DESC, c.{q('position')}, c.created_at, c.id LIMIT %s",
@@ -84,11 +85,15 @@ def lock_backlog_task(task_id: int) -> Task | None:
     """Lock the task's row if it is still in the backlog and no one else holds it (SKIP LOCKED).
 
     Only that one row is locked: no join, so the project row stays free for other claimers.
+    The row becomes the instance `Task.objects.raw` would give, without its per-query set-up.
     """
-    found = list(
-        Task.objects.raw(statements(connection.vendor)["lock"], [task_id, TaskState.BACKLOG])
-    )
-    return found[0] if found else None
+    row = one_row(statements(connection.vendor)["lock"], [task_id, TaskState.BACKLOG])
+    return None if row is None else instance_from_row(Task, _task_columns(connection.vendor), row)
+
+
+@cache
+def _task_columns(vendor: str) -> Columns:
+    return select_list(Task, "c")[1]
 
 
 def is_ready(task_id: int) -> bool:

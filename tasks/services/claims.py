@@ -74,7 +74,7 @@ def _claim_once(*, agent: Any, project: Project | None) -> Task | None:
     # without locking, then lock one row: a locking read here may scan rows other claimers
     # hold (deadlocks), and on MariaDB a join in a locking read locks the project row too (no
     # `OF`), serialising every claim of the project.
-    held = rules.held_task_ids(agent.pk, limit=settings.AGENT_MAX_ACTIVE)
+    held = claim_queries.held_task_ids(agent.pk)  # `rules.held_task_ids`, built once
     own_id = held[0] if len(held) >= settings.AGENT_MAX_ACTIVE else None
     own = (
         Task.objects.select_for_update()

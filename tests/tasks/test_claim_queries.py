@@ -74,17 +74,18 @@ def test_claim_sql_matches_the_rules(db, shapes, excluded, limit):
                 == everywhere
             )
             ready = set(rules.claimable(Task.objects.filter(project=project)).values_list("pk"))
+            fields = Task._meta.concrete_fields
             for task in tasks:
                 is_backlog = task.state == TaskState.BACKLOG
                 assert (is_backlog and claim_queries.is_ready(task.pk)) == ((task.pk,) in ready)
                 locked = claim_queries.lock_backlog_task(task.pk)
                 assert (locked is not None) == is_backlog
-                if locked is not None:
-                    assert (locked.pk, locked.title, locked.project_id) == (
-                        task.pk,
-                        task.title,
-                        task.project_id,
-                    )
+                if locked is not None:  # the instance the ORM loads, every field converted
+                    orm = Task.objects.get(pk=task.pk)
+                    assert {f.attname: getattr(locked, f.attname) for f in fields} == {
+                        f.attname: getattr(orm, f.attname) for f in fields
+                    }
+                    assert locked._state.adding is False
             raise Rollback
     except Rollback:
         pass
