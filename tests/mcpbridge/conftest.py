@@ -121,11 +121,25 @@ def _cancel_left_tasks(loop: asyncio.AbstractEventLoop) -> None:
         for task in pending:
             out = io.StringIO()
             task.print_stack(file=out)
-            stacks.append(out.getvalue())
+            stacks.append(out.getvalue() + "awaiting:\n" + _await_chain(task.get_coro()))
         raise AssertionError(
             f"{len(pending)} task(s) did not end {CANCEL_GUARD:.0f} s after being cancelled:\n"
             + "\n".join(stacks)
         )
+
+
+def _await_chain(awaitable: Any) -> str:
+    """Where a coroutine is suspended, innermost last: `Task.print_stack` shows only the
+    task's own frame, not the library coroutine it is stuck in."""
+    lines = []
+    while awaitable is not None and len(lines) < 50:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            lines.append(f"  {awaitable!r}")
+            break
+        lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return "\n".join(lines)
 
 
 def snapshot() -> tuple:
