@@ -3,7 +3,8 @@
 From sync code the send normally blocks on `async_to_sync`. Code called from an event loop's
 worker thread (the MCP server) can declare that loop with `send_from_threads_on`: its events are
 then handed to the loop and the thread goes on at once. Per project group they leave in the
-order they were committed (one FIFO lock per group), as with the blocking send.
+order they were committed (one FIFO lock per group), as with the blocking send, and the events
+of one commit (a claim's task and agent events) leave in one `board.events` message.
 
 The in-memory channel layer of the embedded default lives in one process, so under `make run`
 the Celery worker and beat would send into a layer no board listens to. There
@@ -38,9 +39,9 @@ logger = logging.getLogger(__name__)
 _serving_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "live_serving_loop", default=None
 )
-# Per loop: one lock per group (keeps each group's events in order) and the sends under way
-# (the loop holds tasks only weakly).
-_group_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]" = (
+# Per loop, per group: the events handed over and not yet sent (see `_start_send`), and the
+# sends under way (the loop holds tasks only weakly).
+_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Outbox]]" = (
     weakref.WeakKeyDictionary()
 )
 _pending: set["asyncio.Task[None]"] = set()
@@ -167,23 +168,55 @@ def _is_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+class _Outbox:
+    """One group's events on one loop: a FIFO lock keeps them in the order they were handed
+    over, and the events that queue up while a send is under way leave together."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.queued: list[dict] = []
+
+
 def _start_send(loop: asyncio.AbstractEventLoop, layer: Any, group: str, message: dict) -> None:
-    # Runs on the loop, in the order the threads handed the events over; the group's lock is
-    # taken in that same order (asyncio.Lock wakes waiters first come, first served).
-    lock = _group_locks.setdefault(loop, {}).setdefault(group, asyncio.Lock())
-    task = loop.create_task(_send(lock, layer, group, message))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    # Runs on the loop, in the order the threads handed the events over. The first event queued
+    # since the last drain took them starts a drain; the events queued before it runs (a claim
+    # commits two, back to back) leave with it in one `group_send`: on Redis each costs two or
+    # three round trips even for a board no one watches.
+    outbox = _outboxes.setdefault(loop, {}).setdefault(group, _Outbox())
+    outbox.queued.append(message)
+    if len(outbox.queued) == 1:
+        task = loop.create_task(_drain(outbox, layer, group))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
 
 
-async def _send(lock: asyncio.Lock, layer: Any, group: str, message: dict) -> None:
-    async with lock:
-        try:
-            await layer.group_send(group, message)
-        except Exception:
-            logger.warning(
-                "live event %s for %s not sent", message.get("event"), group, exc_info=True
-            )
+async def _drain(outbox: _Outbox, layer: Any, group: str) -> None:
+    async with outbox.lock:  # drains take it first come, first served
+        messages, outbox.queued = outbox.queued, []
+        for message in _batched(messages):
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                logger.warning(
+                    "live event %s for %s not sent", message.get("event"), group, exc_info=True
+                )
+
+
+def _batched(messages: list[dict]) -> list[dict]:
+    """Runs of board events as one `board.events` message of their frames, in order; other
+    messages (the check_response waits') as they are."""
+    out: list[dict] = []
+    for message in messages:
+        if message.get("type") == "board.event" and "text" in message:
+            last = out[-1] if out else None
+            if last is not None and last.get("type") == "board.event" and "text" in last:
+                out[-1] = {"type": "board.events", "texts": [last["text"], message["text"]]}
+                continue
+            if last is not None and last.get("type") == "board.events":
+                last["texts"].append(message["text"])
+                continue
+        out.append(message)
+    return out
 
 
 # --- the relay: events of processes without the web server's channel layer -------------------

@@ -72,8 +72,16 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         # the fan-out time. Forwarding a broadcast touches no database, so it skips that hop.
         if message["type"] == "board.event":
             await self.board_event(message)
+        elif message["type"] == "board.events":
+            await self.board_events(message)
         else:
             await super().dispatch(message)
+
+    async def board_events(self, message: dict[str, Any]) -> None:
+        # Events committed together and sent in one message (aiworker.live._batched): one
+        # frame each, in order.
+        for text in message["texts"]:
+            await self.send(text_data=text)
 
     async def board_event(self, message: dict[str, Any]) -> None:
         # The frame comes encoded once per event (aiworker.live.board_message), not once per

@@ -151,6 +151,72 @@ def test_a_board_event_goes_out_as_encoded_once_by_the_sender(project, user):
     async_to_sync(scenario)()
 
 
+def test_events_committed_together_leave_in_one_send_and_arrive_in_order(
+    project, user, monkeypatch
+):
+    """An MCP worker thread hands its commit's events to the loop (aiworker.live): those that
+    queue up while the group's previous send is under way go out in one group_send (each costs
+    Redis round trips), and the board gets one frame each, in order."""
+    from channels.layers import get_channel_layer
+
+    from aiworker import live
+
+    layer = get_channel_layer()
+    sent: list[str] = []
+    group_send = layer.group_send
+
+    async def recording_group_send(group, message):
+        sent.append(message["type"])
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", recording_group_send)
+    cookie = _session_cookie(user)
+
+    async def scenario():
+        communicator = _communicator(project.slug, [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)  # hello
+        loop = asyncio.get_running_loop()
+
+        def commit() -> None:  # what a claim's on_commit callbacks do in a worker thread
+            with live.send_from_threads_on(loop):
+                live.send_now(project_id=project.pk, event="task.status_changed", data={"id": 1})
+                live.send_now(project_id=project.pk, event="agent.status", data={"id": 2})
+                live.send_now(project_id=project.pk, event="task.updated", data={"id": 3})
+
+        # While an earlier send holds the group's turn, the three queue up; then leave together.
+        group = live.project_group(project.pk)
+        outbox = live._outboxes.setdefault(loop, {}).setdefault(group, live._Outbox())
+        async with outbox.lock:
+            await asyncio.to_thread(commit)
+            for _ in range(500):
+                if len(outbox.queued) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(outbox.queued) == 3
+        frames = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
+        assert [(f["event"], f["data"]["id"]) for f in frames] == [
+            ("task.status_changed", 1),
+            ("agent.status", 2),
+            ("task.updated", 3),
+        ]
+        assert sent == ["board.events"]
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_only_runs_of_board_events_are_batched():
+    from aiworker.live import _batched, board_message
+
+    a, b = board_message("task.updated", {"id": 1}), board_message("task.updated", {"id": 2})
+    wake = {"type": "question.answered", "question_id": 7}
+    assert _batched([a]) == [a]
+    assert _batched([a, b]) == [{"type": "board.events", "texts": [a["text"], b["text"]]}]
+    assert _batched([wake, wake]) == [wake, wake]
+    assert _batched([a, wake, b]) == [a, wake, b]
+
+
 BURST = 150
 
 
