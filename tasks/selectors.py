@@ -82,33 +82,20 @@ def question_with_task_holder(*, question_id: int) -> tuple[TaskQuestion, int | 
     """`TaskQuestion.objects.select_related("answered_by").get(pk=…)` with its task's assigned
     agent id, or None: one statement built once (aiworker/sql_once.py). Every check_response
     reads its question at its start and each time it is woken."""
-    sql, question_fields, user_fields = _question_lookup(connection.vendor)
-    row = one_row(sql, [question_id])
+    row = one_row(_question_lookup(connection.vendor), [question_id])
     if row is None:
         return None
-    split = len(question_fields)
-    question = instance_from_row(TaskQuestion, question_fields, row[:split])
-    user = None
-    if question.answered_by_id is not None and row[split] is not None:
-        user = instance_from_row(get_user_model(), user_fields, row[split:-1])
-    TaskQuestion._meta.get_field("answered_by").set_cached_value(question, user)  # type: ignore[union-attr]
-    return question, row[-1]
+    return _question_from_row(row), row[-1]
 
 
 @cache
-def _question_lookup(vendor: str) -> tuple[str, Columns, Columns]:
+def _question_lookup(vendor: str) -> str:
     q = connection.ops.quote_name
-    user_model = get_user_model()
-    question_columns, question_fields = select_list(TaskQuestion, "q")
-    user_columns, user_fields = select_list(user_model, "u")
-    sql = (
-        f"SELECT {question_columns}, {user_columns}, t.{q('assigned_agent_id')}"
-        f" FROM {q(TaskQuestion._meta.db_table)} q"
-        f" INNER JOIN {q(Task._meta.db_table)} t ON t.id = q.task_id"
-        f" LEFT OUTER JOIN {q(user_model._meta.db_table)} u ON u.id = q.answered_by_id"
-        " WHERE q.id = %s"
+    select, joins, _, _ = _questions_with_answerer(vendor)
+    return (
+        f"{select}, t.{q('assigned_agent_id')}{joins}"
+        f" INNER JOIN {q(Task._meta.db_table)} t ON t.id = q.task_id WHERE q.id = %s"
     )
-    return sql, question_fields, user_fields
 
 
 def questions_and_unseen_feedback(*, task_id: int) -> tuple[list[TaskQuestion], list[TaskFeedback]]:
@@ -116,45 +103,56 @@ def questions_and_unseen_feedback(*, task_id: int) -> tuple[list[TaskQuestion], 
     first, as two statements built once: every claim's answer (and get_context) carries them,
     and compiling the two querysets cost a fifth of a claim's server CPU (docs/PERFORMANCE.md).
     """
-    questions_sql, question_fields, user_fields, feedback_sql, feedback_fields = _context_lookup(
-        connection.vendor
-    )
+    questions_sql, feedback_sql, feedback_fields = _context_lookup(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(questions_sql, [task_id])
         question_rows = cursor.fetchall()
         cursor.execute(feedback_sql, [task_id])
         feedback_rows = cursor.fetchall()
-    split = len(question_fields)
-    answered_by = TaskQuestion._meta.get_field("answered_by")
-    questions = []
-    for row in question_rows:
-        question = instance_from_row(TaskQuestion, question_fields, row[:split])
-        user = None
-        if question.answered_by_id is not None and row[split] is not None:
-            user = instance_from_row(get_user_model(), user_fields, row[split:])
-        answered_by.set_cached_value(question, user)  # type: ignore[union-attr]
-        questions.append(question)
     feedback = [instance_from_row(TaskFeedback, feedback_fields, row) for row in feedback_rows]
-    return questions, feedback
+    return [_question_from_row(row) for row in question_rows], feedback
 
 
 @cache
-def _context_lookup(vendor: str) -> tuple[str, Columns, Columns, str, Columns]:
+def _context_lookup(vendor: str) -> tuple[str, str, Columns]:
     q = connection.ops.quote_name
-    user_model = get_user_model()
-    question_columns, question_fields = select_list(TaskQuestion, "q")
-    user_columns, user_fields = select_list(user_model, "u")
-    questions = (
-        f"SELECT {question_columns}, {user_columns} FROM {q(TaskQuestion._meta.db_table)} q"
-        f" LEFT OUTER JOIN {q(user_model._meta.db_table)} u ON u.id = q.answered_by_id"
-        " WHERE q.task_id = %s ORDER BY q.asked_at, q.id"  # TaskQuestion.Meta.ordering
-    )
+    select, joins, _, _ = _questions_with_answerer(vendor)
+    # The order is TaskQuestion.Meta.ordering.
+    questions = f"{select}{joins} WHERE q.task_id = %s ORDER BY q.asked_at, q.id"
     feedback_columns, feedback_fields = select_list(TaskFeedback, "f")
     feedback = (
         f"SELECT {feedback_columns} FROM {q(TaskFeedback._meta.db_table)} f"
         " WHERE f.task_id = %s AND f.seen_at IS NULL ORDER BY f.created_at, f.id"
     )
-    return questions, question_fields, user_fields, feedback, feedback_fields
+    return questions, feedback, feedback_fields
+
+
+@cache
+def _questions_with_answerer(vendor: str) -> tuple[str, str, Columns, Columns]:
+    """What `select_related("answered_by")` reads, as `SELECT …` and ` FROM … JOIN …`: a row's
+    first columns are the question's (`q`), then its answerer's (`u`); and their fields."""
+    q = connection.ops.quote_name
+    user_model = get_user_model()
+    question_columns, question_fields = select_list(TaskQuestion, "q")
+    user_columns, user_fields = select_list(user_model, "u")
+    joins = (
+        f" FROM {q(TaskQuestion._meta.db_table)} q"
+        f" LEFT OUTER JOIN {q(user_model._meta.db_table)} u ON u.id = q.answered_by_id"
+    )
+    return f"SELECT {question_columns}, {user_columns}", joins, question_fields, user_fields
+
+
+def _question_from_row(row: tuple) -> TaskQuestion:
+    """The question of a `_questions_with_answerer` row, with who answered it loaded."""
+    _, _, question_fields, user_fields = _questions_with_answerer(connection.vendor)
+    user_model = get_user_model()
+    split = len(question_fields)
+    question = instance_from_row(TaskQuestion, question_fields, row[:split])
+    user = None
+    if question.answered_by_id is not None and row[split] is not None:
+        user = instance_from_row(user_model, user_fields, row[split : split + len(user_fields)])
+    TaskQuestion._meta.get_field("answered_by").set_cached_value(question, user)  # type: ignore[union-attr]
+    return question
 
 
 def task_events(*, task_id: int) -> QuerySet[TaskEvent]:
