@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from agents.models import Agent
 from aiworker.live import WAITS_GROUP
@@ -134,7 +137,7 @@ class WaitListener:
             # process with a second loop (a test's, beside an in-process server's) raced on it
             # until a receive hung past its cancellation. Each loop's listener has its own.
             # (The in-memory layer keeps its groups on its one object: it is shared.)
-            layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+            layer = _own_redis_layer(layer)
         self._tasks.append(asyncio.create_task(self._listen(layer)))
         self._tasks.append(asyncio.create_task(self._sweep_forever(layer)))
         if isinstance(layer, InMemoryChannelLayer):
@@ -156,7 +159,7 @@ class WaitListener:
                     _wake(w for waits in list(self.by_question.values()) for w in waits)
                     self._joined.set()
                     while True:
-                        self.dispatch(await layer.receive(self.channel))
+                        self.dispatch(await self._receive(layer))
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -171,6 +174,19 @@ class WaitListener:
             if hasattr(layer, "close_pools"):  # this loop's own Redis layer (see start)
                 with suppress(Exception):
                     await asyncio.wait_for(layer.close_pools(), 2)
+
+    async def _receive(self, layer: Any) -> dict[str, Any]:
+        """`layer.receive`, in a task of its own, so that a cancellation ends the listener at
+        once whatever the library does with it: channels_redis's receive was seen still
+        reading, "cancelling", 30 s after it was cancelled (a test under load, with the await
+        chain from tests/mcpbridge/conftest.run). `_listen`'s clean-up then closes the layer's
+        pools, which ends that read (its connections retry nothing: `_own_redis_layer`)."""
+        receiving = asyncio.ensure_future(layer.receive(self.channel))
+        try:
+            return await asyncio.shield(receiving)
+        except asyncio.CancelledError:
+            receiving.cancel()
+            raise
 
     async def _sweep_forever(self, layer: Any) -> None:
         while True:
@@ -239,6 +255,27 @@ def _stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _own_redis_layer(shared: Any) -> Any:
+    """A Redis layer object for one loop's listener (see `WaitListener.start`), built from the
+    settings like the shared one, except that its connections never retry a command by
+    themselves: a read whose connection the listener's clean-up closed must end with the
+    error, not reconnect and read again (see `WaitListener._receive`). The listener's own
+    loop rejoins after RETRY_SECONDS when the layer fails, as after any outage.
+    """
+    layers: dict[str, Any] = settings.CHANNEL_LAYERS
+    config: dict[str, Any] = dict(layers[DEFAULT_CHANNEL_LAYER].get("CONFIG", {}))
+    hosts = config.get("hosts")
+    if hosts and all(isinstance(host, str | dict) for host in hosts):
+        config["hosts"] = [
+            {
+                **({"address": host} if isinstance(host, str) else host),
+                "retry": Retry(NoBackoff(), 0),
+            }
+            for host in hosts
+        ]
+    return type(shared)(**config)
 
 
 def _wake(waits: Iterable[Wait]) -> None:

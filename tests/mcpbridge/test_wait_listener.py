@@ -4,6 +4,7 @@ leaves nothing behind. On the Redis layer (REDIS_URL) the messages go through Re
 answers in this process a wait served by another (a `mcp_server` subprocess)."""
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -254,10 +255,60 @@ def test_the_listener_ends_when_cancelled_even_if_the_layer_turns_the_cancel_int
     assert run(scenario()) is True
 
 
+class _ReadGoesOnAfterCancel(_CancelTurnedIntoConnectionError):
+    """A layer whose receive goes on reading after it is cancelled, until its pools close:
+    what channels_redis's receive was seen doing under load (await chain in BZPOPMIN's read,
+    30 s after the cancel). A stand-in, for the same reason as the one above."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def receive(self, channel: str) -> dict:
+        while not self.closed.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.closed.wait()
+        raise ConnectionError("Connection closed by server.")
+
+    async def close_pools(self) -> None:
+        self.closed.set()
+
+
+def test_the_listener_ends_when_cancelled_even_if_the_layers_read_goes_on():
+    async def scenario() -> tuple[bool, bool]:
+        listener = WaitListener()
+        layer = _ReadGoesOnAfterCancel()
+        task = asyncio.create_task(listener._listen(layer))
+        await asyncio.wait_for(listener._joined.wait(), GUARD)
+        await asyncio.sleep(0.05)  # into the read
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=GUARD)
+        await asyncio.sleep(0.05)  # the read, left behind, ends once the pools are closed
+        reads_left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        return task in done and task.cancelled(), not reads_left
+
+    assert run(scenario()) == (True, True)
+
+
 def _rotate_quietly(agent_id: int) -> None:
     from agents.models import Agent
 
     Agent.objects.filter(pk=agent_id).update(token_hash=hash_token("aiw_another"))
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the listener's own layer is Redis's")
+def test_the_listeners_own_redis_layer_never_retries_a_command():
+    """When the listener's clean-up closes its layer's pools, a read still under way must end
+    with the error rather than reconnect and read again: its own layer's connections retry
+    nothing (the listener's loop rejoins by itself), with the shared layer's other settings."""
+    from mcpbridge.wait_listener import _own_redis_layer
+
+    shared = get_channel_layer()
+    own = _own_redis_layer(shared)
+    assert own is not shared and type(own) is type(shared)
+    kwargs = own.create_pool(0).connection_kwargs
+    assert kwargs["retry"].get_retries() == 0
+    assert kwargs["socket_timeout"] == 15 and own.prefix == shared.prefix
+    assert "retry" not in shared.create_pool(0).connection_kwargs
 
 
 def test_a_rotated_token_ends_the_wait_with_a_permission_error():
