@@ -6,6 +6,7 @@ gitops driver writing to a local bare repository under var/.
 """
 
 import secrets
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -187,16 +188,25 @@ if REDIS_URL:
                 # redis-py's pool refuses a command beyond 100 connections in flight instead of
                 # waiting; 200 boards reconnecting at once (a web process restarted) lost 82 of
                 # their joins to MaxConnectionsError. Connections open only as they are needed.
-                # A read waits at most socket_timeout, and redis-py 8 makes that 5 s by default:
-                # exactly channels_redis's 5 s BZPOPMIN, so every quiet receive (a board socket,
-                # the check_response listener) failed with "Timeout reading" after 5 s. The read
-                # timeout must outlast the blocking pop; a dead connection still fails in 15 s.
+                # No socket timeout (redis-py 8's default is 5 s, exactly channels_redis's 5 s
+                # BZPOPMIN, which failed every quiet receive). With any socket timeout redis-py
+                # sends each command through asyncio.wait_for, and on Python 3.11 wait_for drops
+                # a cancellation that arrives as the write completes (bpo-42130, fixed in 3.12):
+                # a cancelled receive then read on for ever (a board socket's or the
+                # check_response listener's, ~1 cancel in 300 in a loop). A blocking pop answers
+                # within its own 5 s; a dead connection is found by TCP keepalive (~25 s).
                 "hosts": [
                     {
                         "address": REDIS_URL,
                         "max_connections": 1000,
-                        "socket_timeout": 15,
+                        "socket_timeout": None,
                         "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                        "socket_keepalive_options": {
+                            socket.TCP_KEEPIDLE: 10,
+                            socket.TCP_KEEPINTVL: 5,
+                            socket.TCP_KEEPCNT: 3,
+                        },
                     }
                 ],
                 "prefix": env("CHANNELS_PREFIX", default="aiworker"),

@@ -307,7 +307,8 @@ def test_the_listeners_own_redis_layer_never_retries_a_command():
     assert own is not shared and type(own) is type(shared)
     kwargs = own.create_pool(0).connection_kwargs
     assert kwargs["retry"].get_retries() == 0
-    assert kwargs["socket_timeout"] == 15 and own.prefix == shared.prefix
+    assert kwargs["socket_timeout"] is None and kwargs["socket_keepalive"] is True
+    assert own.prefix == shared.prefix
     assert "retry" not in shared.create_pool(0).connection_kwargs
 
 
